@@ -6,6 +6,7 @@
 // GCC 12 reports a false "may be used uninitialized" inside its own
 // _mm512_reduce_add_* sequence intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "simsimd_adapters.h"

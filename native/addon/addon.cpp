@@ -1,0 +1,64 @@
+// The Node-API entry point: capabilities(), setErrorClass() and the NativeStore class.
+// Only this directory includes napi.h; everything below it is plain C++.
+#include "addon/addon.h"
+
+#include "kernels/kernels.h"
+
+namespace loci::addon {
+
+LociAddon::LociAddon(Napi::Env env, Napi::Object exports) {
+  DefineAddon(exports, {
+                           InstanceMethod("setErrorClass", &LociAddon::SetErrorClass),
+                           InstanceMethod("capabilities", &LociAddon::Capabilities),
+                       });
+  exports.Set("NativeStore", define_native_store(env, this));
+}
+
+Napi::Value LociAddon::SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a class");
+  error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value LociAddon::Capabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("isa", kernels::isa_name(kernels::active().isa));
+  Napi::Array compiled = Napi::Array::New(env), supported = Napi::Array::New(env);
+  for (int i = 0; i < kernels::kIsaCount; ++i) {
+    auto isa = static_cast<kernels::Isa>(i);
+    if (kernels::compiled(isa)) compiled.Set(compiled.Length(), kernels::isa_name(isa));
+    if (kernels::supported(isa)) supported.Set(supported.Length(), kernels::isa_name(isa));
+  }
+  result.Set("compiled", compiled);
+  result.Set("supported", supported);
+#if defined(__x86_64__) || defined(_M_X64)
+  result.Set("arch", "x86_64");
+#elif defined(__aarch64__)
+  result.Set("arch", "aarch64");
+#else
+  result.Set("arch", "other");
+#endif
+  return result;
+}
+
+Napi::Error make_error(Napi::Env env, const Status& status) {
+  LociAddon* addon = env.GetInstanceData<LociAddon>();
+  if (addon && !addon->error_class.IsEmpty()) {
+    Napi::Object error = addon->error_class.New({Napi::String::New(env, code_name(status.code())),
+                                                 Napi::String::New(env, status.message())});
+    return Napi::Error(env, error);
+  }
+  Napi::Error error = Napi::Error::New(env, status.message());
+  error.Set("code", code_name(status.code()));
+  return error;
+}
+
+Napi::Error argument_error(Napi::Env env, const std::string& message) {
+  return make_error(env, Status::error(StatusCode::invalid_argument, message));
+}
+
+}  // namespace loci::addon
+
+using loci::addon::LociAddon;
+NODE_API_ADDON(LociAddon)

@@ -1,0 +1,248 @@
+// NativeStore: the JS face of the engine's store. The TS layer (src/store.ts) validates
+// and normalises arguments with precise messages; this layer re-checks only what memory
+// safety depends on (types, typed-array lengths) and maps Status to LociError.
+//
+// Work that can take long (batched writes, async search) runs on the libuv pool through
+// PromiseWorker. Inputs are copied before the JS call returns: a caller may transfer or
+// detach its ArrayBuffer while the work runs, and a copy is cheap next to the work.
+#include <cstring>
+#include <functional>
+#include <memory>
+
+#include "addon/addon.h"
+#include "index/exact_store.h"
+
+namespace loci::addon {
+namespace {
+
+using index::ExactStore;
+
+// Runs `execute` on the libuv pool, then settles a Promise on the JS thread: resolved
+// with `resolve(env)` if the Status is ok, rejected with a LociError otherwise.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, std::function<Status()> execute,
+                std::function<Napi::Value(Napi::Env)> resolve)
+      : Napi::AsyncWorker(env, "loci"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        execute_(std::move(execute)),
+        resolve_(std::move(resolve)) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = execute_(); }  // no N-API calls here
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.is_ok()) {
+      deferred_.Resolve(resolve_(env));
+    } else {
+      deferred_.Reject(make_error(env, status_).Value());
+    }
+  }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<Status()> execute_;
+  std::function<Napi::Value(Napi::Env)> resolve_;
+  Status status_;
+};
+
+class NativeStore : public Napi::ObjectWrap<NativeStore> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeStore",
+                       {
+                           InstanceMethod("add", &NativeStore::Add),
+                           InstanceMethod("remove", &NativeStore::Remove),
+                           InstanceMethod("get", &NativeStore::Get),
+                           InstanceMethod("has", &NativeStore::Has),
+                           InstanceMethod("size", &NativeStore::Size),
+                           InstanceMethod("searchSync", &NativeStore::SearchSync),
+                           InstanceMethod("search", &NativeStore::Search),
+                           InstanceMethod("close", &NativeStore::Close),
+                       });
+  }
+
+  // new NativeStore(dim, metric, quantization); metric and quantization are the enum
+  // values of native/index/metric.h.
+  explicit NativeStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeStore>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+      throw argument_error(env, "NativeStore(dim, metric, quantization) expects three numbers");
+    }
+    index::ExactStoreOptions options;
+    double dim = info[0].As<Napi::Number>().DoubleValue();
+    options.dim = (dim >= 1 && dim <= double(index::kMaxDim)) ? static_cast<size_t>(dim) : 0;
+    options.metric = static_cast<index::Metric>(info[1].As<Napi::Number>().Uint32Value());
+    options.quantization = static_cast<index::Quantization>(info[2].As<Napi::Number>().Uint32Value());
+    std::unique_ptr<ExactStore> store;
+    Status status = ExactStore::create(options, &store);
+    if (!status.is_ok()) throw make_error(env, status);
+    store_ = std::move(store);
+  }
+
+ private:
+  // The store, shared with workers in flight so close() cannot free it under them.
+  std::shared_ptr<ExactStore> open_store(Napi::Env env) {
+    if (!store_) {
+      throw make_error(env, Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()"));
+    }
+    return store_;
+  }
+
+  std::vector<std::string> read_ids(Napi::Env env, Napi::Value value) {
+    if (!value.IsArray()) throw argument_error(env, "ids must be an array of strings");
+    Napi::Array array = value.As<Napi::Array>();
+    std::vector<std::string> ids(array.Length());
+    for (uint32_t i = 0; i < ids.size(); ++i) {
+      Napi::Value id = array.Get(i);
+      if (!id.IsString()) throw argument_error(env, "id at index " + std::to_string(i) + " is not a string");
+      ids[i] = id.As<Napi::String>().Utf8Value();
+    }
+    return ids;
+  }
+
+  // A Float32Array of exactly `length` floats (honouring its byte offset).
+  const float* read_floats(Napi::Env env, Napi::Value value, size_t length, const char* what) {
+    if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw argument_error(env, std::string(what) + " must be a Float32Array");
+    }
+    Napi::Float32Array array = value.As<Napi::Float32Array>();
+    if (array.ElementLength() != length) {
+      throw make_error(env, Status::error(StatusCode::dim_mismatch,
+                                         std::string(what) + " has " + std::to_string(array.ElementLength()) +
+                                             " floats, expected " + std::to_string(length)));
+    }
+    return array.Data();
+  }
+
+  index::SearchParams read_params(Napi::Env env, const Napi::CallbackInfo& info, size_t first) {
+    if (!info[first].IsNumber()) throw argument_error(env, "k must be a number");
+    double k = info[first].As<Napi::Number>().DoubleValue();
+    index::SearchParams params;
+    params.k = (k >= 1 && k <= double(index::kMaxK)) ? static_cast<size_t>(k) : 0;  // 0 -> error below
+    params.exact = info[first + 1].ToBoolean();
+    double rerank = info[first + 2].IsNumber() ? info[first + 2].As<Napi::Number>().DoubleValue() : 0;
+    params.rerank = (rerank >= 0 && rerank <= double(index::kMaxK)) ? static_cast<size_t>(rerank) : 0;
+    return params;
+  }
+
+  // add(ids, vectors, upsert) -> Promise<void>
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    auto ids = std::make_shared<std::vector<std::string>>(read_ids(env, info[0]));
+    const size_t dim = store->options().dim;
+    const float* data = read_floats(env, info[1], ids->size() * dim, "vectors");
+    auto vectors = std::make_shared<std::vector<float>>(data, data + ids->size() * dim);
+    auto mode = info[2].ToBoolean() ? index::WriteMode::upsert : index::WriteMode::insert;
+    auto* worker = new PromiseWorker(
+        env, [store, ids, vectors, mode] { return store->add(*ids, vectors->data(), ids->size(), mode); },
+        [](Napi::Env env) { return env.Undefined(); });
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // remove(ids) -> Promise<void>
+  Napi::Value Remove(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    auto ids = std::make_shared<std::vector<std::string>>(read_ids(env, info[0]));
+    auto* worker = new PromiseWorker(
+        env, [store, ids] { return store->remove(*ids); }, [](Napi::Env env) { return env.Undefined(); });
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // get(id) -> Float32Array (a copy)
+  Napi::Value Get(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    if (!info[0].IsString()) throw argument_error(env, "id must be a string");
+    Napi::Float32Array out = Napi::Float32Array::New(env, store->options().dim);
+    Status status = store->get(info[0].As<Napi::String>().Utf8Value(), out.Data());
+    if (!status.is_ok()) throw make_error(env, status);
+    return out;
+  }
+
+  Napi::Value Has(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    if (!info[0].IsString()) throw argument_error(env, "id must be a string");
+    return Napi::Boolean::New(env, store->contains(info[0].As<Napi::String>().Utf8Value()));
+  }
+
+  Napi::Value Size(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(open_store(info.Env())->size()));
+  }
+
+  // searchSync(query, k, exact, rerank, distancesOut) -> string[]; distances written
+  // into distancesOut (a Float32Array of at least k floats) so no object is built.
+  Napi::Value SearchSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    const float* query = read_floats(env, info[0], store->options().dim, "query");
+    index::SearchParams params = read_params(env, info, 1);
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        info[4].As<Napi::Float32Array>().ElementLength() < params.k) {
+      throw argument_error(env, "distancesOut must be a Float32Array of at least k floats");
+    }
+    std::vector<index::SearchHit> hits;
+    Status status = store->search(query, params, &hits);
+    if (!status.is_ok()) throw make_error(env, status);
+    float* distances = info[4].As<Napi::Float32Array>().Data();
+    Napi::Array ids = Napi::Array::New(env, hits.size());
+    for (size_t i = 0; i < hits.size(); ++i) {
+      ids.Set(uint32_t(i), Napi::String::New(env, hits[i].id));
+      distances[i] = hits[i].distance;
+    }
+    return ids;
+  }
+
+  // search(query, k, exact, rerank) -> Promise<[string[], Float32Array]>
+  Napi::Value Search(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    const size_t dim = store->options().dim;
+    const float* data = read_floats(env, info[0], dim, "query");
+    auto query = std::make_shared<std::vector<float>>(data, data + dim);
+    index::SearchParams params = read_params(env, info, 1);
+    auto hits = std::make_shared<std::vector<index::SearchHit>>();
+    auto* worker = new PromiseWorker(
+        env, [store, query, params, hits] { return store->search(query->data(), params, hits.get()); },
+        [hits](Napi::Env env) -> Napi::Value {
+          Napi::Array ids = Napi::Array::New(env, hits->size());
+          Napi::Float32Array distances = Napi::Float32Array::New(env, hits->size());
+          for (size_t i = 0; i < hits->size(); ++i) {
+            ids.Set(uint32_t(i), Napi::String::New(env, (*hits)[i].id));
+            distances[i] = (*hits)[i].distance;
+          }
+          Napi::Array pair = Napi::Array::New(env, 2);
+          pair.Set(0u, ids);
+          pair.Set(1u, distances);
+          return pair;
+        });
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // Drops this handle's reference; work already queued keeps its own until it ends.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    store_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<ExactStore> store_;
+};
+
+}  // namespace
+
+Napi::Function define_native_store(Napi::Env env, LociAddon* addon) {
+  Napi::Function constructor = NativeStore::Define(env);
+  addon->store_constructor = Napi::Persistent(constructor);
+  return constructor;
+}
+
+}  // namespace loci::addon

@@ -1,0 +1,54 @@
+// Loads the native addon once per thread and hands it the LociError class, so native
+// errors arrive already typed. Internal: src/memory and users go through Store.
+import * as path from 'node:path';
+
+import { LociError } from './errors';
+
+/** The native store handle; see native/addon/store_wrap.cpp for the contract. */
+export interface NativeStoreHandle {
+  add(ids: string[], vectors: Float32Array, upsert: boolean): Promise<void>;
+  remove(ids: string[]): Promise<void>;
+  get(id: string): Float32Array;
+  has(id: string): boolean;
+  size(): number;
+  searchSync(query: Float32Array, k: number, exact: boolean, rerank: number, distancesOut: Float32Array): string[];
+  search(query: Float32Array, k: number, exact: boolean, rerank: number): Promise<[string[], Float32Array]>;
+  close(): void;
+}
+
+export interface NativeCapabilities {
+  isa: string;
+  compiled: string[];
+  supported: string[];
+  arch: string;
+}
+
+interface NativeBinding {
+  setErrorClass(errorClass: typeof LociError): void;
+  capabilities(): NativeCapabilities;
+  NativeStore: new (dim: number, metric: number, quantization: number) => NativeStoreHandle;
+}
+
+function load(): NativeBinding {
+  // dist/src/binding.js -> package root; both cmake-js and node-gyp write build/Release.
+  const root = path.resolve(__dirname, '..', '..');
+  const candidates = ['build/Release/loci.node', 'build/Debug/loci.node'];
+  const errors: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const binding = require(path.join(root, candidate)) as NativeBinding;
+      binding.setErrorClass(LociError);
+      return binding;
+    } catch (error) {
+      errors.push(`${candidate}: ${(error as Error).message}`);
+    }
+  }
+  throw new LociError(
+    'INTERNAL',
+    `the Loci native addon could not be loaded (${errors.join('; ')}). Rebuild it with \`npm run build\` ` +
+      '(npm 11 may have skipped the install script: see "Install" in the README).',
+  );
+}
+
+export const binding: NativeBinding = load();

@@ -1,0 +1,37 @@
+/**
+ * Loci: an embedded memory engine for LLM agents.
+ *
+ * @packageDocumentation
+ */
+import { binding, type NativeCapabilities } from './binding';
+
+export { LociError, type LociErrorCode } from './errors';
+export {
+  Store,
+  type Item,
+  type Metric,
+  type Quantization,
+  type SearchOptions,
+  type SearchResult,
+  type StoreOptions,
+  type StoredItem,
+} from './store';
+export type { VectorLike } from './validate';
+
+/** What the native core runs on this machine. */
+export interface Capabilities {
+  /** The kernel set in use: `serial`, `haswell`, `skylake`, `icelake`, `neon` or `neon_sdot`. */
+  isa: string;
+  /** Kernel sets compiled into this build. */
+  compiled: string[];
+  /** Kernel sets this CPU can run (the best one is used unless `LOCI_ISA` names another). */
+  supported: string[];
+  /** `x86_64`, `aarch64` or `other`. */
+  arch: string;
+}
+
+/** Reports which SIMD kernels the native core chose for this CPU. */
+export function capabilities(): Capabilities {
+  const native: NativeCapabilities = binding.capabilities();
+  return { isa: native.isa, compiled: native.compiled, supported: native.supported, arch: native.arch };
+}

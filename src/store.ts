@@ -1,0 +1,233 @@
+import { binding, type NativeStoreHandle } from './binding';
+import { LociError } from './errors';
+import { checkId, checkInteger, copyVector, fail, MAX_DIM, MAX_K, toQuery, type VectorLike } from './validate';
+
+/**
+ * How distance is measured. Smaller is nearer for all three.
+ * - `'l2'`: squared Euclidean distance, |q − v|².
+ * - `'ip'`: inner product, reported as 1 − q·v.
+ * - `'cosine'`: 1 − cos(q, v); 0 for two zero vectors, 1 when one of them is zero.
+ */
+export type Metric = 'l2' | 'ip' | 'cosine';
+
+/**
+ * How vectors are scanned.
+ * - `'none'`: exact f32 distances for every stored vector.
+ * - `'int8'`: each vector is also kept as INT8 codes with its own scale (max|x|/127);
+ *   searches scan the codes with INT8 kernels, then re-score the best `rerank`
+ *   candidates with the f32 originals, so returned distances are exact.
+ */
+export type Quantization = 'none' | 'int8';
+
+/** Options for {@link Store.open}. */
+export interface StoreOptions {
+  /** Number of dimensions of every vector, 1 to 65536. */
+  dim: number;
+  /** Distance measure. Default `'cosine'`. */
+  metric?: Metric;
+  /** Scan mode. Default `'none'` (exact). */
+  quantization?: Quantization;
+}
+
+/** One item to store. */
+export interface Item {
+  /** Non-empty string, at most 1024 bytes of UTF-8. */
+  id: string;
+  /** `dim` finite numbers. */
+  vector: VectorLike;
+}
+
+/** Options for {@link Store.search} and {@link Store.searchSync}. */
+export interface SearchOptions {
+  /** How many neighbours to return, 1 to 10000. Default 10. */
+  k?: number;
+  /** `int8` stores: scan the f32 originals instead (slower, always exact). Default false. */
+  exact?: boolean;
+  /** `int8` stores: how many INT8 candidates to re-score in f32; 0 = max(4k, 40). */
+  rerank?: number;
+}
+
+/** Search results, nearest first: `ids[i]` is at `distances[i]`. */
+export interface SearchResult {
+  ids: string[];
+  distances: Float32Array;
+}
+
+/** A stored item as returned by {@link Store.get}. */
+export interface StoredItem {
+  id: string;
+  vector: Float32Array;
+}
+
+const METRICS: Record<Metric, number> = { l2: 0, ip: 1, cosine: 2 };
+const QUANTIZATIONS: Record<Quantization, number> = { none: 0, int8: 1 };
+
+function checkChoice<T extends string>(value: unknown, name: string, choices: Record<T, number>): T {
+  if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(choices, value)) {
+    fail('INVALID_ARGUMENT', `${name} must be one of ${Object.keys(choices).map((c) => `'${c}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+/**
+ * A vector store. In this version it lives in memory and scans every vector (the exact
+ * store): it is the correctness oracle and baseline for the indexes that follow.
+ *
+ * Writes and `search` return Promises and run on the libuv thread pool; `get`, `has`
+ * and `searchSync` are synchronous microsecond calls. Every method rejects or throws a
+ * {@link LociError} on bad input and never crashes the process.
+ *
+ * @example
+ * const store = await Store.open({ dim: 3, metric: 'cosine' })
+ * await store.add([{ id: 'tea', vector: [0.9, 0.1, 0] }])
+ * const { ids, distances } = store.searchSync([1, 0, 0], { k: 1 })
+ * await store.close()
+ */
+export class Store {
+  /** Number of dimensions of every vector. */
+  readonly dim: number;
+  /** Distance measure. */
+  readonly metric: Metric;
+  /** Scan mode. */
+  readonly quantization: Quantization;
+
+  private native: NativeStoreHandle | null;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  private constructor(native: NativeStoreHandle, dim: number, metric: Metric, quantization: Quantization) {
+    this.native = native;
+    this.dim = dim;
+    this.metric = metric;
+    this.quantization = quantization;
+  }
+
+  /** Creates a store. */
+  static async open(options: StoreOptions): Promise<Store> {
+    if (typeof options !== 'object' || options === null) {
+      fail('INVALID_ARGUMENT', 'Store.open expects an options object such as { dim: 768 }');
+    }
+    const dim = checkInteger(options.dim, 'dim', 1, MAX_DIM);
+    const metric = checkChoice<Metric>(options.metric ?? 'cosine', 'metric', METRICS);
+    const quantization = checkChoice<Quantization>(options.quantization ?? 'none', 'quantization', QUANTIZATIONS);
+    const native = new binding.NativeStore(dim, METRICS[metric], QUANTIZATIONS[quantization]);
+    return new Store(native, dim, metric, quantization);
+  }
+
+  /** Number of stored items. */
+  get size(): number {
+    return this.handle().size();
+  }
+
+  /** True once {@link Store.close} has been called. */
+  get closed(): boolean {
+    return this.native === null;
+  }
+
+  /**
+   * Stores new items. All or nothing: if any id already exists (or repeats in the
+   * batch) the promise rejects with `ALREADY_EXISTS` and nothing is stored.
+   */
+  add(items: Item | readonly Item[]): Promise<void> {
+    return this.track(async () => this.write(items, false));
+  }
+
+  /** Stores items, replacing the vectors of ids that exist. All or nothing. */
+  upsert(items: Item | readonly Item[]): Promise<void> {
+    return this.track(async () => this.write(items, true));
+  }
+
+  /** Deletes items. All or nothing: an unknown id rejects with `NOT_FOUND`. */
+  delete(ids: string | readonly string[]): Promise<void> {
+    return this.track(async () => {
+      const native = this.handle();
+      const list = typeof ids === 'string' ? [ids] : ids;
+      if (!Array.isArray(list)) fail('INVALID_ARGUMENT', 'delete expects an id or an array of ids');
+      list.forEach((id, i) => checkId(id, `id at index ${i}`));
+      await native.remove(list.slice());
+    });
+  }
+
+  /** The stored item. Throws `NOT_FOUND` for an unknown id (see {@link Store.has}). */
+  get(id: string): StoredItem {
+    const native = this.handle();
+    checkId(id, 'id');
+    return { id, vector: native.get(id) };
+  }
+
+  /** True if `id` is stored. */
+  has(id: string): boolean {
+    const native = this.handle();
+    checkId(id, 'id');
+    return native.has(id);
+  }
+
+  /** The `k` nearest items to `query`, computed on the libuv pool. */
+  search(query: VectorLike, options?: SearchOptions): Promise<SearchResult> {
+    return this.track(async () => {
+      const native = this.handle();
+      const { k, exact, rerank } = this.searchParams(options);
+      const [ids, distances] = await native.search(toQuery(query, this.dim), k, exact, rerank);
+      return { ids, distances };
+    });
+  }
+
+  /** The `k` nearest items to `query`, on the calling thread. */
+  searchSync(query: VectorLike, options?: SearchOptions): SearchResult {
+    const native = this.handle();
+    const { k, exact, rerank } = this.searchParams(options);
+    const distances = new Float32Array(k);
+    const ids = native.searchSync(toQuery(query, this.dim), k, exact, rerank, distances);
+    return { ids, distances: ids.length === k ? distances : distances.subarray(0, ids.length) };
+  }
+
+  /**
+   * Closes the store once the operations already started have settled. Later calls
+   * throw `CLOSED`; closing twice is harmless.
+   */
+  async close(): Promise<void> {
+    const native = this.native;
+    if (native === null) return;
+    this.native = null;
+    await Promise.allSettled([...this.pending]);
+    native.close();
+  }
+
+  private handle(): NativeStoreHandle {
+    if (this.native === null) throw new LociError('CLOSED', 'the store is closed: open it again with Store.open()');
+    return this.native;
+  }
+
+  private searchParams(options: SearchOptions | undefined): { k: number; exact: boolean; rerank: number } {
+    if (options === undefined) return { k: 10, exact: false, rerank: 0 };
+    if (typeof options !== 'object' || options === null) fail('INVALID_ARGUMENT', 'search options must be an object such as { k: 10 }');
+    const k = options.k === undefined ? 10 : checkInteger(options.k, 'k', 1, MAX_K);
+    const rerank = options.rerank === undefined ? 0 : checkInteger(options.rerank, 'rerank', 0, MAX_K);
+    if (options.exact !== undefined && typeof options.exact !== 'boolean') fail('INVALID_ARGUMENT', 'exact must be true or false');
+    return { k, exact: options.exact === true, rerank };
+  }
+
+  private async write(items: Item | readonly Item[], upsert: boolean): Promise<void> {
+    const native = this.handle();
+    const list: readonly Item[] = Array.isArray(items) ? items : [items as Item];
+    if (list.length === 0) return;
+    const ids = new Array<string>(list.length);
+    const vectors = new Float32Array(list.length * this.dim);
+    list.forEach((item, i) => {
+      if (typeof item !== 'object' || item === null) fail('INVALID_ARGUMENT', `item ${i} must be an object { id, vector }`);
+      ids[i] = checkId(item.id, `id of item ${i}`);
+      copyVector(item.vector, this.dim, vectors, i * this.dim, `vector of item ${i}`);
+    });
+    await native.add(ids, vectors, upsert);
+  }
+
+  // Remembers an operation until it settles so close() can wait for it.
+  private track<T>(operation: () => Promise<T>): Promise<T> {
+    const promise = operation();
+    this.pending.add(promise);
+    const forget = (): void => {
+      this.pending.delete(promise);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+}
