@@ -26,6 +26,8 @@ export interface NativeCapabilities {
 interface NativeBinding {
   setErrorClass(errorClass: typeof LociError): void;
   capabilities(): NativeCapabilities;
+  /** Internal (benchmarks): quantizes with the engine's quantizer, returns the scale. */
+  quantize(values: Float32Array, codesOut: Int8Array): number;
   NativeStore: new (dim: number, metric: number, quantization: number) => NativeStoreHandle;
 }
 

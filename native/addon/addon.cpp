@@ -2,7 +2,10 @@
 // Only this directory includes napi.h; everything below it is plain C++.
 #include "addon/addon.h"
 
+#include <cmath>
+
 #include "kernels/kernels.h"
+#include "kernels/quantize.h"
 
 namespace loci::addon {
 
@@ -10,6 +13,7 @@ LociAddon::LociAddon(Napi::Env env, Napi::Object exports) {
   DefineAddon(exports, {
                            InstanceMethod("setErrorClass", &LociAddon::SetErrorClass),
                            InstanceMethod("capabilities", &LociAddon::Capabilities),
+                           InstanceMethod("quantize", &LociAddon::Quantize),
                        });
   exports.Set("NativeStore", define_native_store(env, this));
 }
@@ -40,6 +44,24 @@ Napi::Value LociAddon::Capabilities(const Napi::CallbackInfo& info) {
   result.Set("arch", "other");
 #endif
   return result;
+}
+
+// quantize(values: Float32Array, codesOut: Int8Array) -> scale. Internal: the
+// quantization benchmark measures the real quantizer through it.
+Napi::Value LociAddon::Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+      !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int8_array) {
+    throw argument_error(env, "quantize(values, codesOut) expects a Float32Array and an Int8Array");
+  }
+  Napi::Float32Array values = info[0].As<Napi::Float32Array>();
+  Napi::Int8Array codes = info[1].As<Napi::Int8Array>();
+  if (codes.ElementLength() != values.ElementLength()) throw argument_error(env, "codesOut must have values.length elements");
+  for (size_t i = 0; i < values.ElementLength(); ++i) {
+    if (!std::isfinite(values[i])) throw make_error(env, Status::error(StatusCode::invalid_vector, "values must be finite"));
+  }
+  kernels::QuantizedVector q = kernels::quantize_i8(values.Data(), values.ElementLength(), codes.Data());
+  return Napi::Number::New(env, q.scale);
 }
 
 Napi::Error make_error(Napi::Env env, const Status& status) {

@@ -18,6 +18,7 @@ class LociAddon : public Napi::Addon<LociAddon> {
  private:
   Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
   Napi::Value Capabilities(const Napi::CallbackInfo& info);
+  Napi::Value Quantize(const Napi::CallbackInfo& info);
 };
 
 /// A LociError (or, before setErrorClass, an Error with a `code`) for a failed Status.
