@@ -10,6 +10,9 @@
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
 #endif
+#if defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 namespace loci::kernels {
 
@@ -62,6 +65,13 @@ bool supported(Isa isa) {
     case Isa::neon_sdot:
 #if defined(__linux__) && defined(HWCAP_ASIMDDP)
       return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+    {
+      // Untested here (no macOS machine): every Apple Silicon core has dotprod.
+      int has = 0;
+      size_t size = sizeof has;
+      return sysctlbyname("hw.optional.arm.FEAT_DotProd", &has, &size, nullptr, 0) == 0 && has != 0;
+    }
 #else
       return false;
 #endif
