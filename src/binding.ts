@@ -11,9 +11,19 @@ export interface NativeStoreHandle {
   get(id: string): Float32Array;
   has(id: string): boolean;
   size(): number;
-  searchSync(query: Float32Array, k: number, exact: boolean, rerank: number, distancesOut: Float32Array): string[];
-  search(query: Float32Array, k: number, exact: boolean, rerank: number): Promise<[string[], Float32Array]>;
+  /** Returns the ids joined; see store_wrap.cpp for the layout of boundariesOut. */
+  searchSync(
+    query: Float32Array,
+    k: number,
+    exact: boolean,
+    rerank: number,
+    distancesOut: Float32Array,
+    boundariesOut: Uint32Array,
+  ): string;
+  search(query: Float32Array, k: number, exact: boolean, rerank: number): Promise<[string, Uint32Array, Float32Array]>;
   close(): void;
+  /** Internal (benchmarks): median ns per search timed inside native code. */
+  timeSearch(query: Float32Array, k: number, exact: boolean, rerank: number, iterations: number): number;
 }
 
 export interface NativeCapabilities {

@@ -69,6 +69,15 @@ function checkChoice<T extends string>(value: unknown, name: string, choices: Re
   return value as T;
 }
 
+// Native search returns ids joined into one string; boundaries[0] is the count and id i
+// is joined.slice(boundaries[i + 1], boundaries[i + 2]) (see native/addon/store_wrap.cpp).
+function splitIds(joined: string, boundaries: Uint32Array): string[] {
+  const count = boundaries[0] as number;
+  const ids = new Array<string>(count);
+  for (let i = 0; i < count; i++) ids[i] = joined.slice(boundaries[i + 1], boundaries[i + 2]);
+  return ids;
+}
+
 /**
  * A vector store. In this version it lives in memory and scans every vector (the exact
  * store): it is the correctness oracle and baseline for the indexes that follow.
@@ -93,6 +102,8 @@ export class Store {
 
   private native: NativeStoreHandle | null;
   private readonly pending = new Set<Promise<unknown>>();
+  // Scratch for searchSync's id boundaries, reused across calls (see store_wrap.cpp).
+  private boundaries = new Uint32Array(12);
 
   private constructor(native: NativeStoreHandle, dim: number, metric: Metric, quantization: Quantization) {
     this.native = native;
@@ -166,8 +177,8 @@ export class Store {
     return this.track(async () => {
       const native = this.handle();
       const { k, exact, rerank } = this.searchParams(options);
-      const [ids, distances] = await native.search(toQuery(query, this.dim), k, exact, rerank);
-      return { ids, distances };
+      const [joined, boundaries, distances] = await native.search(toQuery(query, this.dim), k, exact, rerank);
+      return { ids: splitIds(joined, boundaries), distances };
     });
   }
 
@@ -176,7 +187,9 @@ export class Store {
     const native = this.handle();
     const { k, exact, rerank } = this.searchParams(options);
     const distances = new Float32Array(k);
-    const ids = native.searchSync(toQuery(query, this.dim), k, exact, rerank, distances);
+    const boundaries = this.boundaries.length >= k + 2 ? this.boundaries : (this.boundaries = new Uint32Array(k + 2));
+    const joined = native.searchSync(toQuery(query, this.dim), k, exact, rerank, distances, boundaries);
+    const ids = splitIds(joined, boundaries);
     return { ids, distances: ids.length === k ? distances : distances.subarray(0, ids.length) };
   }
 

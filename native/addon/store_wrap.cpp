@@ -5,6 +5,8 @@
 // Work that can take long (batched writes, async search) runs on the libuv pool through
 // PromiseWorker. Inputs are copied before the JS call returns: a caller may transfer or
 // detach its ArrayBuffer while the work runs, and a copy is cheap next to the work.
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -49,6 +51,34 @@ class PromiseWorker : public Napi::AsyncWorker {
   Status status_;
 };
 
+// Ids go back to JS on every search, so their conversion is on the hot path. Building
+// one JS array element by element costs ~150 ns per id through N-API; instead all ids go
+// back as one string plus their boundaries (in UTF-16 code units, JS's string
+// indexing) in a caller-owned Uint32Array, and JS slices them apart, which is far
+// cheaper. Pure-ASCII text (the common case) is built as a one-byte string without
+// UTF-8 decoding.
+Napi::String join_ids(Napi::Env env, const std::vector<index::SearchHit>& hits, uint32_t* boundaries) {
+  std::string joined;
+  bool ascii = true;
+  uint32_t units = 0;
+  boundaries[0] = 0;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    for (unsigned char c : hits[i].id) {
+      ascii &= c < 0x80;
+      // UTF-16 length of UTF-8: one unit per lead byte, two for a 4-byte sequence.
+      units += (c & 0xC0) != 0x80;
+      units += c >= 0xF0;
+    }
+    joined += hits[i].id;
+    boundaries[i + 1] = units;
+  }
+  napi_value result;
+  napi_status status = ascii ? napi_create_string_latin1(env, joined.data(), joined.size(), &result)
+                             : napi_create_string_utf8(env, joined.data(), joined.size(), &result);
+  NAPI_THROW_IF_FAILED(env, status, Napi::String());
+  return Napi::String(env, result);
+}
+
 class NativeStore : public Napi::ObjectWrap<NativeStore> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -62,6 +92,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod("searchSync", &NativeStore::SearchSync),
                            InstanceMethod("search", &NativeStore::Search),
                            InstanceMethod("close", &NativeStore::Close),
+                           InstanceMethod("timeSearch", &NativeStore::TimeSearch),
                        });
   }
 
@@ -106,16 +137,39 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
 
   // A Float32Array of exactly `length` floats (honouring its byte offset).
   const float* read_floats(Napi::Env env, Napi::Value value, size_t length, const char* what) {
-    if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      throw argument_error(env, std::string(what) + " must be a Float32Array");
-    }
-    Napi::Float32Array array = value.As<Napi::Float32Array>();
-    if (array.ElementLength() != length) {
+    size_t actual = 0;
+    float* data = typed_array<float>(env, value, napi_float32_array, &actual);
+    if (!data && actual == SIZE_MAX) throw argument_error(env, std::string(what) + " must be a Float32Array");
+    if (actual != length) {
       throw make_error(env, Status::error(StatusCode::dim_mismatch,
-                                         std::string(what) + " has " + std::to_string(array.ElementLength()) +
+                                         std::string(what) + " has " + std::to_string(actual) +
                                              " floats, expected " + std::to_string(length)));
     }
-    return array.Data();
+    return data;
+  }
+
+  // An output typed array of at least `length` elements.
+  template <class T>
+  T* read_output(Napi::Env env, Napi::Value value, napi_typedarray_type type, size_t length, const char* message) {
+    size_t actual = 0;
+    T* data = typed_array<T>(env, value, type, &actual);
+    if (actual == SIZE_MAX || actual < length) throw argument_error(env, message);
+    return data;
+  }
+
+  // One napi_get_typedarray_info call (this is on every search's path): the data
+  // pointer (byte offset applied) and element count, or *length = SIZE_MAX if `value`
+  // is not a typed array of `type`.
+  template <class T>
+  static T* typed_array(Napi::Env env, Napi::Value value, napi_typedarray_type type, size_t* length) {
+    napi_typedarray_type actual_type;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, value, &actual_type, length, &data, nullptr, nullptr) != napi_ok ||
+        actual_type != type) {
+      *length = SIZE_MAX;
+      return nullptr;
+    }
+    return static_cast<T*>(data);
   }
 
   index::SearchParams read_params(Napi::Env env, const Napi::CallbackInfo& info, size_t first) {
@@ -178,30 +232,29 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return Napi::Number::New(info.Env(), double(open_store(info.Env())->size()));
   }
 
-  // searchSync(query, k, exact, rerank, distancesOut) -> string[]; distances written
-  // into distancesOut (a Float32Array of at least k floats) so no object is built.
+  // searchSync(query, k, exact, rerank, distancesOut, boundariesOut) -> joined ids.
+  // distancesOut (Float32Array, >= k): hit i's distance at [i].
+  // boundariesOut (Uint32Array, >= k + 2): [0] = hit count n, [1] = 0, and hit i's id is
+  // joined.slice(boundariesOut[i + 1], boundariesOut[i + 2]).
   Napi::Value SearchSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto store = open_store(env);
     const float* query = read_floats(env, info[0], store->options().dim, "query");
     index::SearchParams params = read_params(env, info, 1);
-    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        info[4].As<Napi::Float32Array>().ElementLength() < params.k) {
-      throw argument_error(env, "distancesOut must be a Float32Array of at least k floats");
-    }
+    float* distances = read_output<float>(env, info[4], napi_float32_array, params.k,
+                                          "distancesOut must be a Float32Array of at least k floats");
+    uint32_t* boundaries = read_output<uint32_t>(env, info[5], napi_uint32_array, params.k + 2,
+                                                 "boundariesOut must be a Uint32Array of at least k + 2 elements");
     std::vector<index::SearchHit> hits;
     Status status = store->search(query, params, &hits);
     if (!status.is_ok()) throw make_error(env, status);
-    float* distances = info[4].As<Napi::Float32Array>().Data();
-    Napi::Array ids = Napi::Array::New(env, hits.size());
-    for (size_t i = 0; i < hits.size(); ++i) {
-      ids.Set(uint32_t(i), Napi::String::New(env, hits[i].id));
-      distances[i] = hits[i].distance;
-    }
-    return ids;
+    for (size_t i = 0; i < hits.size(); ++i) distances[i] = hits[i].distance;
+    boundaries[0] = static_cast<uint32_t>(hits.size());  // count first, then the ends
+    return join_ids(env, hits, boundaries + 1);
   }
 
-  // search(query, k, exact, rerank) -> Promise<[string[], Float32Array]>
+  // search(query, k, exact, rerank) -> Promise<[joined ids, boundaries, distances]>,
+  // the layout of searchSync.
   Napi::Value Search(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto store = open_store(env);
@@ -213,19 +266,43 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     auto* worker = new PromiseWorker(
         env, [store, query, params, hits] { return store->search(query->data(), params, hits.get()); },
         [hits](Napi::Env env) -> Napi::Value {
-          Napi::Array ids = Napi::Array::New(env, hits->size());
           Napi::Float32Array distances = Napi::Float32Array::New(env, hits->size());
-          for (size_t i = 0; i < hits->size(); ++i) {
-            ids.Set(uint32_t(i), Napi::String::New(env, (*hits)[i].id));
-            distances[i] = (*hits)[i].distance;
-          }
-          Napi::Array pair = Napi::Array::New(env, 2);
-          pair.Set(0u, ids);
-          pair.Set(1u, distances);
-          return pair;
+          Napi::Uint32Array boundaries = Napi::Uint32Array::New(env, hits->size() + 2);
+          for (size_t i = 0; i < hits->size(); ++i) distances[i] = (*hits)[i].distance;
+          boundaries[0] = static_cast<uint32_t>(hits->size());
+          Napi::String joined = join_ids(env, *hits, boundaries.Data() + 1);
+          Napi::Array result = Napi::Array::New(env, 3);
+          result.Set(0u, joined);
+          result.Set(1u, boundaries);
+          result.Set(2u, distances);
+          return result;
         });
     worker->Queue();
     return worker->promise();
+  }
+
+  // timeSearch(query, k, exact, rerank, iterations) -> median ns per search, timed in
+  // native code. Internal: the kernel benchmark subtracts it from searchSync's time to
+  // get the cost of crossing the JS boundary alone.
+  Napi::Value TimeSearch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto store = open_store(env);
+    const float* query = read_floats(env, info[0], store->options().dim, "query");
+    index::SearchParams params = read_params(env, info, 1);
+    const int iterations = info[4].IsNumber() ? std::max(1, info[4].As<Napi::Number>().Int32Value()) : 1000;
+    std::vector<index::SearchHit> hits;
+    std::vector<double> rounds;
+    for (int round = 0; round < 7; ++round) {
+      auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < iterations; ++i) {
+        Status status = store->search(query, params, &hits);
+        if (!status.is_ok()) throw make_error(env, status);
+      }
+      std::chrono::duration<double, std::nano> elapsed = std::chrono::steady_clock::now() - start;
+      rounds.push_back(elapsed.count() / iterations);
+    }
+    std::sort(rounds.begin(), rounds.end());
+    return Napi::Number::New(env, rounds[rounds.size() / 2]);
   }
 
   // Drops this handle's reference; work already queued keeps its own until it ends.

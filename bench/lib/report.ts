@@ -1,0 +1,87 @@
+// Shared by the benchmark scripts: the hardware/date/runtime header every result file
+// carries, medians, and writing results under bench/results/.
+import { execSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { capabilities } from '../../src/index';
+
+export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+export const resultsDir = path.join(repoRoot, 'bench', 'results');
+
+export interface Environment {
+  date: string;
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  platform: string;
+  isa: string;
+  loadAverage: number[];
+  commit: string;
+}
+
+export function environment(): Environment {
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()} ${os.release()}`,
+    isa: capabilities().isa,
+    loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    commit,
+  };
+}
+
+export function describeEnvironment(env: Environment): string {
+  return [
+    `date     ${env.date}`,
+    `cpu      ${env.cpu} (${env.cores} cores, ${env.memoryGiB} GiB)`,
+    `runtime  node ${env.node}, ${env.platform}, kernels ${env.isa}, commit ${env.commit}`,
+    `load     ${env.loadAverage.join(' ')}`,
+  ].join('\n');
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+export function writeResult(name: string, text: string, json: unknown): void {
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, `${name}.txt`), text);
+  fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+}
+
+/** A seeded PRNG (mulberry32): benchmarks must see the same data every run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples from a seeded uniform source (Box-Muller). */
+export function gaussianFill(out: Float32Array, random: () => number): Float32Array {
+  for (let i = 0; i < out.length; i += 2) {
+    const radius = Math.sqrt(-2 * Math.log(1 - random()));
+    const angle = 2 * Math.PI * random();
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < out.length) out[i + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}
