@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// The `loci` command. Subcommands:
+//   loci bench [--quick] [--dataset NAME] [--queries N]   recall and speed on a dataset
+//   loci capabilities                                     the SIMD kernels in use
+import { capabilities, Store, type Quantization } from './index';
+
+const USAGE = `usage:
+  loci bench [--quick] [--dataset NAME] [--queries N]
+      Builds the store in each mode on a benchmark dataset and reports recall@10
+      against exact ground truth, single-thread QPS and latency. --quick uses
+      clustered-10k (768-d, generated and cached on first use) and 1,000 queries.
+      Datasets: clustered-10k, clustered-100k, clustered-1m, fashion-mnist.
+  loci capabilities
+      Prints the SIMD kernel set chosen for this CPU.`;
+
+interface BenchArgs {
+  dataset: string;
+  queries: number;
+}
+
+function parseBench(argv: string[]): BenchArgs {
+  const args: BenchArgs = { dataset: 'clustered-100k', queries: 10_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') {
+      args.dataset = 'clustered-10k';
+      args.queries = 1000;
+    } else if (arg === '--dataset' && argv[i + 1]) {
+      args.dataset = argv[++i] as string;
+    } else if (arg === '--queries' && argv[i + 1]) {
+      args.queries = Number(argv[++i]);
+      if (!Number.isInteger(args.queries) || args.queries < 1) throw new Error('--queries takes a positive integer');
+    } else {
+      throw new Error(`unknown argument '${arg}'\n${USAGE}`);
+    }
+  }
+  return args;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
+
+async function bench(argv: string[]): Promise<void> {
+  const args = parseBench(argv);
+  // Loaded lazily: the datasets live with the benchmarks, and other subcommands need none.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadDataset, DATASET_NAMES } = require('../bench/data/index') as typeof import('../bench/data/index');
+  if (!(DATASET_NAMES as readonly string[]).includes(args.dataset)) {
+    throw new Error(`unknown dataset '${args.dataset}': one of ${DATASET_NAMES.join(', ')}`);
+  }
+  const k = 10;
+  const data = await loadDataset(args.dataset as (typeof DATASET_NAMES)[number], { queryCount: args.queries });
+  const truth = data.groundTruth(k);
+  console.log(`dataset  ${data.name}: ${data.baseCount} x ${data.dim}, ${data.queryCount} queries, metric ${data.metric}, k ${k}`);
+  console.log(`kernels  ${capabilities().isa}, node ${process.version}\n`);
+  console.log('store              build s   recall@10   QPS      p50 us   p99 us');
+  for (const [label, quantization, exact] of [
+    ['exact f32', 'none', false],
+    ['int8 + f32 rerank', 'int8', false],
+  ] as Array<[string, Quantization, boolean]>) {
+    const store = await Store.open({ dim: data.dim, metric: data.metric, quantization });
+    const buildStart = performance.now();
+    const batch = 1000;
+    for (let first = 0; first < data.baseCount; first += batch) {
+      const items = [];
+      for (let i = first; i < Math.min(first + batch, data.baseCount); i++) {
+        items.push({ id: String(i), vector: data.base.subarray(i * data.dim, (i + 1) * data.dim) });
+      }
+      await store.add(items);
+    }
+    const buildSeconds = (performance.now() - buildStart) / 1000;
+    const latencies = new Float64Array(data.queryCount);
+    let found = 0;
+    const searchStart = performance.now();
+    for (let q = 0; q < data.queryCount; q++) {
+      const query = data.queries.subarray(q * data.dim, (q + 1) * data.dim);
+      const started = performance.now();
+      const result = store.searchSync(query, { k, exact });
+      latencies[q] = performance.now() - started;
+      const expected = new Set<string>();
+      for (let j = 0; j < k; j++) expected.add(String(truth[q * k + j]));
+      for (const id of result.ids) if (expected.has(id)) found++;
+    }
+    const qps = data.queryCount / ((performance.now() - searchStart) / 1000);
+    latencies.sort();
+    const recall = found / (data.queryCount * k);
+    console.log(
+      `${label.padEnd(18)} ${buildSeconds.toFixed(2).padStart(7)}   ${recall.toFixed(4).padStart(9)}   ${Math.round(qps).toString().padStart(6)}   ${(percentile(latencies, 0.5) * 1000).toFixed(0).padStart(6)}   ${(percentile(latencies, 0.99) * 1000).toFixed(0).padStart(6)}`,
+    );
+    await store.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'bench') return bench(rest);
+  if (command === 'capabilities') {
+    console.log(JSON.stringify(capabilities(), null, 2));
+    return;
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  throw new Error(`unknown command '${command}'\n${USAGE}`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(`loci: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
