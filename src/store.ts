@@ -102,6 +102,9 @@ export class Store {
 
   private native: NativeStoreHandle | null;
   private readonly pending = new Set<Promise<unknown>>();
+  // Writes run on the libuv pool, which has several threads: they are chained so they
+  // apply in call order (each takes the store's exclusive lock anyway).
+  private lastWrite: Promise<unknown> = Promise.resolve();
   // Scratch for searchSync's id boundaries, reused across calls (see store_wrap.cpp).
   private boundaries = new Uint32Array(12);
 
@@ -154,7 +157,8 @@ export class Store {
       const list = typeof ids === 'string' ? [ids] : ids;
       if (!Array.isArray(list)) fail('INVALID_ARGUMENT', 'delete expects an id or an array of ids');
       list.forEach((id, i) => checkId(id, `id at index ${i}`));
-      await native.remove(list.slice());
+      const copy = list.slice();
+      await this.inOrder(() => native.remove(copy));
     });
   }
 
@@ -230,7 +234,14 @@ export class Store {
       ids[i] = checkId(item.id, `id of item ${i}`);
       copyVector(item.vector, this.dim, vectors, i * this.dim, `vector of item ${i}`);
     });
-    await native.add(ids, vectors, upsert);
+    await this.inOrder(() => native.add(ids, vectors, upsert));
+  }
+
+  // Starts `write` once every earlier write has settled.
+  private inOrder(write: () => Promise<void>): Promise<void> {
+    const run = this.lastWrite.then(write, write);
+    this.lastWrite = run.catch(() => undefined);
+    return run;
   }
 
   // Remembers an operation until it settles so close() can wait for it.

@@ -34,6 +34,7 @@ export function checkId(id: unknown, where: string): string {
   if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
     fail('INVALID_ARGUMENT', `${where} is longer than ${MAX_ID_BYTES} bytes of UTF-8: use a shorter id`);
   }
+  if (/\p{Cs}/u.test(id)) fail('INVALID_ARGUMENT', `${where} has a lone UTF-16 surrogate, which UTF-8 cannot hold: ids must be valid Unicode text`);
   return id;
 }
 
@@ -51,7 +52,7 @@ export function copyVector(vector: unknown, dim: number, out: Float32Array, offs
     if (vector.length !== dim) {
       fail('DIM_MISMATCH', `${where} has ${vector.length} dimensions, but the store has dim ${dim}`);
     }
-    for (let i = 0; i < dim; i++) out[offset + i] = vector[i] as number;
+    for (let i = 0; i < dim; i++) out[offset + i] = typeof vector[i] === 'number' ? (vector[i] as number) : NaN;  // non-numbers are reported below
   } else {
     fail('INVALID_ARGUMENT', `${where} must be a Float32Array or an array of numbers, got ${describe(vector)}`);
   }

@@ -106,8 +106,13 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     index::ExactStoreOptions options;
     double dim = info[0].As<Napi::Number>().DoubleValue();
     options.dim = (dim >= 1 && dim <= double(index::kMaxDim)) ? static_cast<size_t>(dim) : 0;
-    options.metric = static_cast<index::Metric>(info[1].As<Napi::Number>().Uint32Value());
-    options.quantization = static_cast<index::Quantization>(info[2].As<Napi::Number>().Uint32Value());
+    // Out-of-range values map to 255, which create() refuses (no silent wrap to a valid one).
+    auto small_enum = [](Napi::Value value) -> uint8_t {
+      uint32_t number = value.As<Napi::Number>().Uint32Value();
+      return number > 254 ? 255 : static_cast<uint8_t>(number);
+    };
+    options.metric = static_cast<index::Metric>(small_enum(info[1]));
+    options.quantization = static_cast<index::Quantization>(small_enum(info[2]));
     std::unique_ptr<ExactStore> store;
     Status status = ExactStore::create(options, &store);
     if (!status.is_ok()) throw make_error(env, status);

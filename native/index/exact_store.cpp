@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -18,8 +19,12 @@ namespace {
 // distance buffer stays in L1.
 constexpr size_t kScanBlock = 256;
 
+// In double: a float32 sum of squares underflows to 0 for |v| < ~1e-19, and cosine would
+// then treat a short vector as the zero vector.
 float vector_norm(const float* vector, size_t dim) {
-  return std::sqrt(kernels::active().dot_f32(vector, vector, dim));
+  double sum = 0;
+  for (size_t i = 0; i < dim; ++i) sum += double(vector[i]) * double(vector[i]);
+  return static_cast<float>(std::sqrt(sum));
 }
 
 Status check_id(const std::string& id, size_t index) {
@@ -42,15 +47,16 @@ Status ExactStore::create(const ExactStoreOptions& options, std::unique_ptr<Exac
     return Status::error(StatusCode::invalid_argument,
                          "dim must be an integer from 1 to " + std::to_string(kMaxDim));
   }
-  if (options.metric > Metric::cosine) return Status::error(StatusCode::invalid_argument, "unknown metric");
+  if (options.metric > Metric::cosine) return Status::error(StatusCode::invalid_argument, "unknown metric: use l2 (0), inner_product (1) or cosine (2)");
   if (options.quantization > Quantization::int8) {
-    return Status::error(StatusCode::invalid_argument, "unknown quantization");
+    return Status::error(StatusCode::invalid_argument, "unknown quantization: use none (0) or int8 (1)");
   }
   store->reset(new ExactStore(options));
   return Status::ok();
 }
 
 Status ExactStore::check_vector(const float* vector, const char* what, size_t index) const {
+  double norm_sq = 0;  // in double: the float32 sum is what must not overflow
   for (size_t i = 0; i < options_.dim; ++i) {
     if (!std::isfinite(vector[i])) {
       return Status::error(StatusCode::invalid_vector,
@@ -59,6 +65,15 @@ Status ExactStore::check_vector(const float* vector, const char* what, size_t in
                                std::to_string(vector[i]) + ") at component " + std::to_string(i) +
                                ": vectors must contain only finite numbers");
     }
+    norm_sq += double(vector[i]) * double(vector[i]);
+  }
+  // Invariant: |v|^2 fits in a float, so by Cauchy-Schwarz every dot product and every
+  // partial sum the f32 kernels form stays finite, and no distance can be NaN.
+  if (norm_sq > double(std::numeric_limits<float>::max())) {
+    return Status::error(StatusCode::invalid_vector,
+                         std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
+                             " is too long for float32 arithmetic (its squared length exceeds 3.4e38): "
+                             "scale it down, e.g. normalise it");
   }
   return Status::ok();
 }

@@ -28,6 +28,8 @@ class TopK {
   }
 
   void push(float distance, uint32_t slot) {
+    // A NaN would break the heap's ordering; it sorts last instead.
+    if (distance != distance) distance = std::numeric_limits<float>::infinity();
     Candidate candidate{distance, slot};
     if (heap_.size() < k_) {
       heap_.push_back(candidate);
