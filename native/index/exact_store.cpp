@@ -195,6 +195,16 @@ bool ExactStore::contains(const std::string& id) const {
   return slot_of_.count(id) != 0;
 }
 
+IndexStats ExactStore::stats() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  IndexStats stats;
+  stats.items = ids_.size();
+  stats.vector_bytes = vectors_.capacity() * sizeof(float);
+  stats.index_bytes = norms_.capacity() * 4 + codes_.capacity() + scales_.capacity() * 4 + code_sums_.capacity() * 4;
+  for (const auto& id : ids_) stats.index_bytes += sizeof(std::string) + id.capacity() * 2 + 16;  // id + map entry
+  return stats;
+}
+
 size_t ExactStore::size() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   return ids_.size();

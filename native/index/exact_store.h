@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "index/metric.h"
+#include "index/vector_index.h"
 
 namespace loci::index {
 
@@ -28,40 +29,29 @@ struct ExactStoreOptions {
   Quantization quantization = Quantization::none;
 };
 
-struct SearchParams {
-  size_t k = 10;
-  bool exact = false;  // int8 stores: scan with f32 instead (the oracle path)
-  size_t rerank = 0;   // int8 stores: candidates re-scored in f32; 0 picks max(4k, 40)
-};
-
-struct SearchHit {
-  std::string id;
-  float distance;
-};
-
-enum class WriteMode { insert, upsert };
-
-class ExactStore {
+class ExactStore final : public VectorIndex {
  public:
   /// Checks the options; on success *store owns a new empty store.
   static Status create(const ExactStoreOptions& options, std::unique_ptr<ExactStore>* store);
 
   /// Adds `count` vectors (row-major, count * dim floats). All or nothing: if any id or
   /// vector is invalid (or, for insert, already present), nothing is written.
-  Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode);
+  Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) override;
 
   /// Removes the ids. All or nothing: if any id is unknown, nothing is removed.
-  Status remove(const std::vector<std::string>& ids);
+  Status remove(const std::vector<std::string>& ids) override;
 
   /// Copies the stored vector of `id` into out (dim floats).
-  Status get(const std::string& id, float* out) const;
+  Status get(const std::string& id, float* out) const override;
 
-  bool contains(const std::string& id) const;
-  size_t size() const;
+  bool contains(const std::string& id) const override;
+  size_t size() const override;
+  size_t dim() const override { return options_.dim; }
+  IndexStats stats() const override;
   const ExactStoreOptions& options() const { return options_; }
 
   /// The k nearest stored vectors to `query` (dim floats), nearest first.
-  Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const;
+  Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const override;
 
  private:
   explicit ExactStore(const ExactStoreOptions& options) : options_(options) {}

@@ -1,0 +1,373 @@
+// Atlas: public API, item table and search. Tree construction and online writes are in
+// atlas_tree.cpp.
+#include "index/atlas.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <queue>
+#include <unordered_set>
+
+#include "index/topk.h"
+#include "kernels/kernels.h"
+#include "kernels/quantize.h"
+
+namespace loci::index {
+namespace {
+
+double norm_of(const float* v, size_t dim) {
+  double sum = 0;
+  for (size_t i = 0; i < dim; ++i) sum += double(v[i]) * double(v[i]);
+  return std::sqrt(sum);
+}
+
+}  // namespace
+
+Status Atlas::create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas) {
+  if (options.dim == 0 || options.dim > kMaxDim) {
+    return Status::error(StatusCode::invalid_argument, "dim must be an integer from 1 to " + std::to_string(kMaxDim));
+  }
+  if (options.metric > Metric::cosine) {
+    return Status::error(StatusCode::invalid_argument, "unknown metric: use l2 (0), inner_product (1) or cosine (2)");
+  }
+  if (options.page_size % 4096 != 0 || options.page_size < kMinPageSize || options.page_size > kMaxPageSize) {
+    return Status::error(StatusCode::invalid_argument, "pageSize must be a multiple of 4096 from 4096 to 1048576");
+  }
+  LeafLayout layout = LeafLayout::compute(options.page_size, options.dim);
+  if (layout.capacity < 8) {
+    return Status::error(StatusCode::invalid_argument,
+                         "pageSize " + std::to_string(options.page_size) + " holds fewer than 8 vectors of dim " +
+                             std::to_string(options.dim) + ": use a larger pageSize");
+  }
+  if (options.fanout < 4 || options.fanout > 1024) {
+    return Status::error(StatusCode::invalid_argument, "fanout must be from 4 to 1024");
+  }
+  atlas->reset(new Atlas(options, layout));
+  return Status::ok();
+}
+
+Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(options), layout_(layout) {
+  clear_tree();
+}
+
+// ---- item table -----------------------------------------------------------------------
+
+Status Atlas::check_vector(const float* vector, const char* what, size_t index) const {
+  double norm_sq = 0;
+  for (size_t i = 0; i < options_.dim; ++i) {
+    if (!std::isfinite(vector[i])) {
+      return Status::error(StatusCode::invalid_vector,
+                           std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
+                               " has a non-finite value (" + std::to_string(vector[i]) + ") at component " +
+                               std::to_string(i) + ": vectors must contain only finite numbers");
+    }
+    norm_sq += double(vector[i]) * double(vector[i]);
+  }
+  if (norm_sq > double(std::numeric_limits<float>::max())) {
+    return Status::error(StatusCode::invalid_vector,
+                         std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
+                             " is too long for float32 arithmetic (its squared length exceeds 3.4e38): "
+                             "scale it down, e.g. normalise it");
+  }
+  return Status::ok();
+}
+
+uint32_t Atlas::allocate_slot(const std::string& id) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    ids_[slot] = id;
+  } else {
+    slot = static_cast<uint32_t>(ids_.size());
+    ids_.push_back(id);
+    vectors_.resize(vectors_.size() + options_.dim);
+    norms_.push_back(0);
+    versions_.push_back(0);
+    alive_.push_back(0);
+    entry_refs_.push_back(0);
+  }
+  slot_of_[id] = slot;
+  alive_[slot] = 1;
+  ++live_count_;
+  return slot;
+}
+
+void Atlas::store_vector(uint32_t slot, const float* vector) {
+  std::memcpy(&vectors_[size_t(slot) * options_.dim], vector, options_.dim * sizeof(float));
+  norms_[slot] = static_cast<float>(norm_of(vector, options_.dim));
+  ++versions_[slot];  // entries written before this point are now stale
+}
+
+void Atlas::release_entry(uint32_t slot) {
+  if (--entry_refs_[slot] == 0 && !alive_[slot]) {
+    ids_[slot].clear();
+    free_slots_.push_back(slot);
+  }
+}
+
+void Atlas::routing_vector(uint32_t slot, float* out) const {
+  const float* v = &vectors_[size_t(slot) * options_.dim];
+  // Cosine routes by direction: cluster and descend on unit vectors.
+  const float scale = (options_.metric == Metric::cosine && norms_[slot] > 0) ? 1.0f / norms_[slot] : 1.0f;
+  for (size_t i = 0; i < options_.dim; ++i) out[i] = v[i] * scale;
+}
+
+float Atlas::estimate(float dot, float query_norm, float row_norm) const {
+  switch (options_.metric) {
+    case Metric::l2: return query_norm * query_norm + row_norm * row_norm - 2 * dot;
+    case Metric::inner_product: return 1.0f - dot;
+    default: return cosine_distance(dot, query_norm, row_norm);
+  }
+}
+
+// ---- public writes --------------------------------------------------------------------
+
+Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
+  if (ids.size() != count) return Status::error(StatusCode::invalid_argument, "ids and vectors differ in count");
+  const size_t dim = options_.dim;
+  for (size_t i = 0; i < count; ++i) {
+    if (ids[i].empty() || ids[i].size() > kMaxIdBytes) {
+      return Status::error(StatusCode::invalid_argument, "id at index " + std::to_string(i) +
+                                                             " must be a non-empty string of at most " +
+                                                             std::to_string(kMaxIdBytes) + " bytes");
+    }
+    LOCI_RETURN_IF_ERROR(check_vector(vectors + i * dim, "vector of item", i));
+  }
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  if (mode == WriteMode::insert) {
+    std::unordered_set<std::string> batch;
+    for (size_t i = 0; i < count; ++i) {
+      if (slot_of_.count(ids[i]) || !batch.insert(ids[i]).second) {
+        return Status::error(StatusCode::already_exists,
+                             "id '" + ids[i] + "' already exists" +
+                                 (slot_of_.count(ids[i]) ? "" : " (it appears twice in this batch)") +
+                                 ": use upsert() to replace a vector");
+      }
+    }
+  }
+  // A batch at least as large as the store: rebuild rather than insert one by one, so a
+  // store filled in batches of any size gets the bulk build's balanced tree.
+  const bool bulk = count >= std::max<size_t>(live_count_, 2 * layout_.capacity);
+  std::vector<uint32_t> written;
+  written.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    auto found = slot_of_.find(ids[i]);
+    uint32_t slot = found != slot_of_.end() ? found->second : allocate_slot(ids[i]);
+    store_vector(slot, vectors + i * dim);
+    written.push_back(slot);
+  }
+  if (bulk) return rebuild();
+  for (uint32_t slot : written) insert(slot);
+  return Status::ok();
+}
+
+Status Atlas::remove(const std::vector<std::string>& ids) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  for (const std::string& id : ids) {
+    if (!slot_of_.count(id)) {
+      return Status::error(StatusCode::not_found,
+                           "id '" + id + "' is not in the store: nothing was deleted (check with has())");
+    }
+  }
+  for (const std::string& id : ids) {
+    auto found = slot_of_.find(id);
+    if (found == slot_of_.end()) continue;  // repeated in the batch
+    const uint32_t slot = found->second;
+    slot_of_.erase(found);
+    alive_[slot] = 0;
+    ++versions_[slot];
+    --live_count_;
+    if (entry_refs_[slot] == 0) {
+      ids_[slot].clear();
+      free_slots_.push_back(slot);
+    }
+  }
+  return Status::ok();
+}
+
+Status Atlas::get(const std::string& id, float* out) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  auto found = slot_of_.find(id);
+  if (found == slot_of_.end()) {
+    return Status::error(StatusCode::not_found, "id '" + id + "' is not in the store (check with has())");
+  }
+  std::memcpy(out, &vectors_[size_t(found->second) * options_.dim], options_.dim * sizeof(float));
+  return Status::ok();
+}
+
+bool Atlas::contains(const std::string& id) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return slot_of_.count(id) != 0;
+}
+
+size_t Atlas::size() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return live_count_;
+}
+
+IndexStats Atlas::stats() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  IndexStats stats;
+  stats.items = live_count_;
+  stats.leaves = leaves_.size();
+  stats.inner_nodes = nodes_.size();
+  stats.page_size = layout_.page_size;
+  stats.leaf_capacity = layout_.capacity;
+  stats.vector_bytes = vectors_.capacity() * sizeof(float);
+  size_t bytes = leaves_.size() * (layout_.page_size + sizeof(Leaf));
+  for (const InnerNode& node : nodes_) {
+    bytes += sizeof(InnerNode) + node.refs.capacity() * 13 + node.centroids.capacity() * 4 + node.codes.capacity() +
+             node.scales.capacity() * 4 + node.code_sums.capacity() * 4 + node.norms.capacity() * 4;
+  }
+  bytes += norms_.capacity() * 4 + versions_.capacity() * 4 + alive_.capacity() + entry_refs_.capacity() * 4;
+  for (const std::string& id : ids_) bytes += sizeof(std::string) + (id.size() > 15 ? id.capacity() : 0);
+  bytes += slot_of_.size() * (sizeof(std::string) + 4 + 16) + slot_of_.bucket_count() * sizeof(void*);
+  stats.index_bytes = bytes;
+  size_t depth = 0;
+  for (uint32_t node = root_;;) {
+    ++depth;
+    const InnerNode& n = nodes_[node];
+    if (n.size() == 0 || n.is_leaf[0]) break;
+    node = n.refs[0];
+  }
+  stats.depth = depth;
+  return stats;
+}
+
+// ---- search ---------------------------------------------------------------------------
+
+SearchParams Atlas::resolve(const SearchParams& params) const {
+  SearchParams resolved = params;
+  const double effort = params.effort > 0 ? std::min(1.0, params.effort) : 0.3;
+  const double leaves = std::max<double>(1, leaves_.size());
+  if (resolved.probes == 0) {
+    // Scale-aware: probes grow as a power of the leaf count, so the same effort gives a
+    // similar recall on small and large trees; effort 1 scans every leaf.
+    resolved.probes = effort >= 1 ? leaves_.size() : static_cast<size_t>(std::ceil(std::pow(leaves, effort)));
+    resolved.probes = std::max<size_t>(resolved.probes, 2);
+  }
+  if (resolved.beam == 0) {
+    resolved.beam = effort >= 1 ? nodes_.size()
+                                : 4 + static_cast<size_t>(std::ceil(3.0 * resolved.probes / double(options_.fanout) * 4));
+  }
+  if (resolved.eps < 0) resolved.eps = effort >= 1 ? std::numeric_limits<double>::infinity() : 2.0 + 20.0 * effort;
+  if (resolved.rerank == 0) {
+    resolved.rerank = std::max<size_t>(40, static_cast<size_t>(std::ceil(params.k * (3 + 12 * effort))));
+  }
+  resolved.rerank = std::max(resolved.rerank, params.k);
+  return resolved;
+}
+
+Status Atlas::search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const {
+  if (params.k == 0 || params.k > kMaxK) {
+    return Status::error(StatusCode::invalid_argument, "k must be an integer from 1 to " + std::to_string(kMaxK));
+  }
+  LOCI_RETURN_IF_ERROR(check_vector(query, "query", SIZE_MAX));
+  const size_t dim = options_.dim;
+  const kernels::KernelSet& kernels = kernels::active();
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  hits->clear();
+  if (live_count_ == 0) return Status::ok();
+  const float query_norm = static_cast<float>(norm_of(query, dim));
+
+  auto exact_distance = [&](uint32_t slot) {
+    const float* row = &vectors_[size_t(slot) * dim];
+    switch (options_.metric) {
+      case Metric::l2: return kernels.l2sq_f32(query, row, dim);
+      case Metric::inner_product: return 1.0f - kernels.dot_f32(query, row, dim);
+      default: return cosine_distance(kernels.dot_f32(query, row, dim), query_norm, norms_[slot]);
+    }
+  };
+
+  std::vector<Candidate> best;
+  if (params.exact) {
+    TopK top(params.k);
+    for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
+      if (alive_[slot]) top.push(exact_distance(slot), slot);
+    }
+    best = top.take_sorted();
+  } else {
+    const SearchParams resolved = resolve(params);
+    // The query in routing space (unit length for cosine), quantized once.
+    std::vector<float> routed(query, query + dim);
+    float routed_norm = query_norm;
+    if (options_.metric == Metric::cosine && query_norm > 0) {
+      for (float& x : routed) x /= query_norm;
+      routed_norm = 1.0f;
+    }
+    std::vector<int8_t> codes(dim);
+    std::vector<uint8_t> biased(dim);
+    const kernels::QuantizedVector routed_q = kernels::quantize_i8(routed.data(), dim, codes.data());
+    kernels::bias_query_codes(codes.data(), dim, biased.data());
+    const kernels::I8Query prepared{codes.data(), biased.data()};
+
+    // Descent: best-first over inner nodes; leaves met on the way are probe candidates.
+    using Entry = std::pair<float, uint32_t>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> frontier;
+    std::vector<Entry> leaf_candidates;
+    std::vector<int32_t> dots(options_.fanout + 1);
+    auto expand = [&](uint32_t node_index) {
+      const InnerNode& node = nodes_[node_index];
+      const size_t children = node.size();
+      if (dots.size() < children) dots.resize(children);
+      kernels.dot_i8_rows(prepared, node.codes.data(), children, dim, dim, node.code_sums.data(), dots.data());
+      for (size_t c = 0; c < children; ++c) {
+        float distance = estimate(routed_q.scale * node.scales[c] * float(dots[c]), routed_norm, node.norms[c]);
+        if (node.is_leaf[c]) {
+          leaf_candidates.emplace_back(distance, node.refs[c]);
+        } else {
+          frontier.emplace(distance, node.refs[c]);
+        }
+      }
+    };
+    expand(root_);
+    for (size_t expansions = 1; !frontier.empty() && expansions < resolved.beam; ++expansions) {
+      uint32_t next = frontier.top().second;
+      frontier.pop();
+      expand(next);
+    }
+
+    // Probe the nearest leaves, SPANN-pruned.
+    const size_t probes = std::min(resolved.probes, leaf_candidates.size());
+    std::partial_sort(leaf_candidates.begin(), leaf_candidates.begin() + probes, leaf_candidates.end());
+    const float first = leaf_candidates.empty() ? 0 : leaf_candidates[0].first;
+    // For L2 the estimates are squared distances: compare (1+eps)^2.
+    const double factor = options_.metric == Metric::l2 ? (1 + resolved.eps) * (1 + resolved.eps) : 1 + resolved.eps;
+    const float limit = std::isinf(resolved.eps) ? std::numeric_limits<float>::infinity()
+                                                 : static_cast<float>(std::max(0.0f, first) * factor + 1e-6f);
+
+    // Leaf rows are scored against the original query (leaves store the items' own codes).
+    std::vector<int8_t> query_codes(dim);
+    std::vector<uint8_t> query_biased(dim);
+    const kernels::QuantizedVector q = kernels::quantize_i8(query, dim, query_codes.data());
+    kernels::bias_query_codes(query_codes.data(), dim, query_biased.data());
+    const kernels::I8Query leaf_query{query_codes.data(), query_biased.data()};
+    TopK candidates(resolved.rerank);
+    std::vector<int32_t> row_dots(layout_.capacity);
+    for (size_t p = 0; p < probes; ++p) {
+      if (p > 0 && leaf_candidates[p].first > limit) break;
+      const LeafPage& page = *leaves_[leaf_candidates[p].second].page;
+      const uint32_t count = page.count();
+      kernels.dot_i8_rows(leaf_query, page.codes(), count, dim, dim, page.code_sums(), row_dots.data());
+      const uint32_t* slots = page.slots();
+      const uint32_t* versions = page.versions();
+      const float* scales = page.scales();
+      const float* norms = page.norms();
+      for (uint32_t r = 0; r < count; ++r) {
+        float distance = estimate(q.scale * scales[r] * float(row_dots[r]), query_norm, norms[r]);
+        if (distance < candidates.threshold() && entry_live(slots[r], versions[r])) candidates.push(distance, slots[r]);
+      }
+    }
+    TopK top(params.k);
+    for (const Candidate& c : candidates.take_sorted()) top.push(exact_distance(c.slot), c.slot);
+    best = top.take_sorted();
+  }
+  hits->reserve(best.size());
+  for (const Candidate& c : best) hits->push_back({ids_[c.slot], c.distance});
+  return Status::ok();
+}
+
+}  // namespace loci::index

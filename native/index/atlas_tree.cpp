@@ -1,0 +1,479 @@
+// Atlas: the tree. Bulk build (hierarchical balanced k-means), online insert, leaf
+// compaction and split with SPFresh reassignment, B+-tree style node splits, and the
+// invariant checker the tests use.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "index/atlas.h"
+#include "index/kmeans.h"
+#include "kernels/kernels.h"
+#include "kernels/quantize.h"
+
+namespace loci::index {
+namespace {
+
+// Balanced 2-means for splits: few points, so no sampling and one thread.
+KMeansOptions split_options(uint64_t seed) {
+  KMeansOptions options;
+  options.k = 2;
+  options.iterations = 6;
+  options.balance = 0.5f;
+  options.seed = seed;
+  options.threads = 1;
+  return options;
+}
+
+// How many vectors a leaf that SPFresh may refill receives from each split neighbour:
+// the nearest few leaves are enough, since a split moves the boundary only locally.
+constexpr size_t kReassignNeighbours = 8;
+
+}  // namespace
+
+float Atlas::routing_distance(const float* a, const float* b) const {
+  return kernels::active().l2sq_f32(a, b, options_.dim);
+}
+
+void Atlas::clear_tree() {
+  nodes_.clear();
+  leaves_.clear();
+  root_ = new_node(kNone);
+  std::vector<float> zero(options_.dim, 0.0f);
+  add_child(root_, {true, new_leaf(root_)}, zero.data(), 0);
+}
+
+uint32_t Atlas::new_leaf(uint32_t parent) {
+  const uint32_t id = static_cast<uint32_t>(leaves_.size());
+  leaves_.push_back({std::make_unique<LeafPage>(layout_, id), parent});
+  return id;
+}
+
+uint32_t Atlas::new_node(uint32_t parent) {
+  nodes_.emplace_back();
+  nodes_.back().parent = parent;
+  return static_cast<uint32_t>(nodes_.size() - 1);
+}
+
+void Atlas::set_child_centroid(InnerNode& node, size_t child, const float* centroid) {
+  const size_t dim = options_.dim;
+  std::memcpy(&node.centroids[child * dim], centroid, dim * sizeof(float));
+  kernels::QuantizedVector q = kernels::quantize_i8(centroid, dim, &node.codes[child * dim]);
+  node.scales[child] = q.scale;
+  node.code_sums[child] = q.code_sum;
+  double norm = 0;
+  for (size_t i = 0; i < dim; ++i) norm += double(centroid[i]) * centroid[i];
+  node.norms[child] = static_cast<float>(std::sqrt(norm));
+}
+
+void Atlas::add_child(uint32_t node_index, Child child, const float* centroid, uint32_t count) {
+  InnerNode& node = nodes_[node_index];
+  const size_t dim = options_.dim;
+  node.refs.push_back(child.ref);
+  node.is_leaf.push_back(child.is_leaf ? 1 : 0);
+  node.counts.push_back(count);
+  node.centroids.resize(node.centroids.size() + dim);
+  node.codes.resize(node.codes.size() + dim);
+  node.scales.push_back(0);
+  node.code_sums.push_back(0);
+  node.norms.push_back(0);
+  set_child_centroid(node, node.size() - 1, centroid);
+  if (child.is_leaf) {
+    leaves_[child.ref].parent = node_index;
+  } else {
+    nodes_[child.ref].parent = node_index;
+  }
+}
+
+size_t Atlas::child_index(const InnerNode& node, Child child) const {
+  for (size_t c = 0; c < node.size(); ++c) {
+    if (node.refs[c] == child.ref && (node.is_leaf[c] != 0) == child.is_leaf) return c;
+  }
+  return SIZE_MAX;  // unreachable while the invariants hold
+}
+
+uint32_t Atlas::route(const float* routed) const {
+  std::vector<float> distances;
+  uint32_t node_index = root_;
+  for (;;) {
+    const InnerNode& node = nodes_[node_index];
+    distances.resize(node.size());
+    kernels::active().l2sq_f32_rows(routed, node.centroids.data(), node.size(), options_.dim, options_.dim,
+                                    distances.data());
+    size_t best = std::min_element(distances.begin(), distances.end()) - distances.begin();
+    if (node.is_leaf[best]) return node.refs[best];
+    node_index = node.refs[best];
+  }
+}
+
+void Atlas::append_entry(uint32_t leaf, uint32_t slot) {
+  LeafPage& page = *leaves_[leaf].page;
+  const uint32_t entry = page.count();
+  const size_t dim = options_.dim;
+  kernels::QuantizedVector q = kernels::quantize_i8(&vectors_[size_t(slot) * dim], dim, page.codes() + size_t(entry) * dim);
+  page.slots()[entry] = slot;
+  page.versions()[entry] = versions_[slot];
+  page.tenants()[entry] = 0;
+  page.scales()[entry] = q.scale;
+  page.code_sums()[entry] = q.code_sum;
+  page.norms()[entry] = norms_[slot];
+  page.set_count(entry + 1);
+  ++entry_refs_[slot];
+}
+
+void Atlas::move_entry(uint32_t from_leaf, uint32_t entry, uint32_t to_leaf) {
+  LeafPage& from = *leaves_[from_leaf].page;
+  LeafPage& to = *leaves_[to_leaf].page;
+  to.copy_entry(to.count(), from, entry);
+  to.set_count(to.count() + 1);
+  const uint32_t last = from.count() - 1;
+  if (entry != last) from.copy_entry(entry, from, last);
+  from.set_count(last);
+}
+
+void Atlas::compact_leaf(uint32_t leaf) {
+  LeafPage& page = *leaves_[leaf].page;
+  uint32_t kept = 0;
+  for (uint32_t e = 0; e < page.count(); ++e) {
+    const uint32_t slot = page.slots()[e];
+    if (entry_live(slot, page.versions()[e])) {
+      if (kept != e) page.copy_entry(kept, page, e);
+      ++kept;
+    } else {
+      release_entry(slot);
+    }
+  }
+  page.set_count(kept);
+}
+
+void Atlas::update_path_centroids(uint32_t leaf, const float* routed) {
+  // Running means up the path: each ancestor's entry for the child drifts toward `routed`.
+  Child child{true, leaf};
+  uint32_t node_index = leaves_[leaf].parent;
+  const size_t dim = options_.dim;
+  std::vector<float> centroid(dim);
+  while (node_index != kNone) {
+    InnerNode& node = nodes_[node_index];
+    const size_t c = child_index(node, child);
+    const float weight = 1.0f / float(++node.counts[c]);
+    float* current = &node.centroids[c * dim];
+    for (size_t i = 0; i < dim; ++i) centroid[i] = current[i] + (routed[i] - current[i]) * weight;
+    set_child_centroid(node, c, centroid.data());
+    child = {false, node_index};
+    node_index = node.parent;
+  }
+}
+
+void Atlas::insert(uint32_t slot) {
+  std::vector<float> routed(options_.dim);
+  routing_vector(slot, routed.data());
+  uint32_t leaf = route(routed.data());
+  if (leaves_[leaf].page->full()) compact_leaf(leaf);
+  if (leaves_[leaf].page->full()) {
+    const uint32_t second = split_leaf(leaf);
+    // Put the new vector into whichever half is nearer.
+    auto centroid_of = [&](uint32_t l) {
+      const InnerNode& parent = nodes_[leaves_[l].parent];
+      return &parent.centroids[child_index(parent, {true, l}) * options_.dim];
+    };
+    const uint32_t first = leaf;
+    if (routing_distance(routed.data(), centroid_of(second)) < routing_distance(routed.data(), centroid_of(first))) {
+      leaf = second;
+    }
+    // Invariant: after a split both halves have room (reassignment keeps one entry free).
+    if (leaves_[leaf].page->full()) leaf = leaf == second ? first : second;
+  }
+  append_entry(leaf, slot);
+  update_path_centroids(leaf, routed.data());
+}
+
+uint32_t Atlas::split_leaf(uint32_t leaf) {
+  const size_t dim = options_.dim;
+  LeafPage& page = *leaves_[leaf].page;
+  const uint32_t n = page.count();
+  std::vector<float> routed(size_t(n) * dim);
+  for (uint32_t e = 0; e < n; ++e) routing_vector(page.slots()[e], &routed[size_t(e) * dim]);
+  std::vector<uint32_t> rows(n);
+  for (uint32_t e = 0; e < n; ++e) rows[e] = e;
+  KMeansResult halves = balanced_kmeans(routed.data(), rows.data(), n, dim, split_options(leaf * 7919u + n));
+  if (halves.sizes.size() < 2) {
+    // Identical vectors: any even split will do.
+    halves.assignment.assign(n, 0);
+    for (uint32_t e = n / 2; e < n; ++e) halves.assignment[e] = 1;
+    halves.centroids.resize(2 * dim);
+    std::copy(halves.centroids.begin(), halves.centroids.begin() + dim, halves.centroids.begin() + dim);
+    halves.sizes = {n / 2, n - n / 2};
+  }
+
+  const uint32_t parent = leaves_[leaf].parent;
+  const uint32_t second = new_leaf(parent);
+  LeafPage& first_page = *leaves_[leaf].page;  // leaves_ may have moved: re-fetch
+  LeafPage& second_page = *leaves_[second].page;
+  LeafPage old_copy(layout_, leaf);
+  for (uint32_t e = 0; e < n; ++e) old_copy.copy_entry(e, first_page, e);
+  uint32_t kept = 0, moved = 0;
+  for (uint32_t e = 0; e < n; ++e) {
+    if (halves.assignment[e] == 0) {
+      first_page.copy_entry(kept++, old_copy, e);
+    } else {
+      second_page.copy_entry(moved++, old_copy, e);
+    }
+  }
+  first_page.set_count(kept);
+  second_page.set_count(moved);
+
+  InnerNode& node = nodes_[parent];
+  const size_t index = child_index(node, {true, leaf});
+  std::vector<float> old_centroid(&node.centroids[index * dim], &node.centroids[index * dim] + dim);
+  set_child_centroid(node, index, &halves.centroids[0]);
+  node.counts[index] = kept;
+  add_child(parent, {true, second}, &halves.centroids[dim], moved);
+  reassign_after_split(parent, leaf, second, old_centroid.data());
+  if (nodes_[parent].size() > options_.fanout) split_node(parent);
+  return second;
+}
+
+void Atlas::reassign_after_split(uint32_t parent, uint32_t first, uint32_t second, const float* old_centroid) {
+  const size_t dim = options_.dim;
+  InnerNode& node = nodes_[parent];
+  const size_t first_index = child_index(node, {true, first}), second_index = child_index(node, {true, second});
+  const float* first_centroid = &node.centroids[first_index * dim];
+  const float* second_centroid = &node.centroids[second_index * dim];
+  std::vector<std::pair<float, size_t>> neighbours;
+  for (size_t c = 0; c < node.size(); ++c) {
+    if (!node.is_leaf[c] || c == first_index || c == second_index) continue;
+    neighbours.emplace_back(routing_distance(&node.centroids[c * dim], old_centroid), c);
+  }
+  const size_t take = std::min(kReassignNeighbours, neighbours.size());
+  std::partial_sort(neighbours.begin(), neighbours.begin() + take, neighbours.end());
+  std::vector<float> routed(dim);
+  for (size_t n = 0; n < take; ++n) {
+    const size_t c = neighbours[n].second;
+    const uint32_t leaf = node.refs[c];
+    LeafPage& page = *leaves_[leaf].page;
+    for (uint32_t e = page.count(); e-- > 0;) {  // backwards: move_entry fills e from the end
+      const uint32_t slot = page.slots()[e];
+      if (!entry_live(slot, page.versions()[e])) continue;
+      routing_vector(slot, routed.data());
+      const float own = routing_distance(routed.data(), &node.centroids[c * dim]);
+      const float to_first = routing_distance(routed.data(), first_centroid);
+      const float to_second = routing_distance(routed.data(), second_centroid);
+      if (std::min(to_first, to_second) >= own) continue;
+      const bool into_first = to_first <= to_second;
+      const uint32_t target = into_first ? first : second;
+      // Keep a free entry in both halves: the insert that caused the split still needs one.
+      if (leaves_[target].page->count() + 1 >= leaves_[target].page->capacity()) continue;
+      move_entry(leaf, e, target);
+      node.counts[c] -= node.counts[c] > 0 ? 1 : 0;
+      node.counts[into_first ? first_index : second_index] += 1;
+    }
+  }
+}
+
+void Atlas::split_node(uint32_t node_index) {
+  const size_t dim = options_.dim;
+  const size_t m = nodes_[node_index].size();
+  std::vector<uint32_t> rows(m);
+  for (size_t c = 0; c < m; ++c) rows[c] = static_cast<uint32_t>(c);
+  KMeansResult halves = balanced_kmeans(nodes_[node_index].centroids.data(), rows.data(), m, dim,
+                                        split_options(node_index * 104729u + m));
+  if (halves.sizes.size() < 2) {
+    halves.assignment.assign(m, 0);
+    for (size_t c = m / 2; c < m; ++c) halves.assignment[c] = 1;
+  }
+  const uint32_t parent = nodes_[node_index].parent;
+  const uint32_t sibling = new_node(parent);
+  InnerNode old = std::move(nodes_[node_index]);
+  InnerNode& kept = nodes_[node_index];
+  kept = InnerNode();
+  kept.parent = old.parent;
+  std::vector<double> sums[2] = {std::vector<double>(dim, 0.0), std::vector<double>(dim, 0.0)};
+  double weights[2] = {0, 0};
+  for (size_t c = 0; c < m; ++c) {
+    const int side = halves.assignment[c] == 0 ? 0 : 1;
+    const uint32_t target = side == 0 ? node_index : sibling;
+    add_child(target, {old.is_leaf[c] != 0, old.refs[c]}, &old.centroids[c * dim], old.counts[c]);
+    const double weight = std::max<uint32_t>(1, old.counts[c]);
+    for (size_t i = 0; i < dim; ++i) sums[side][i] += weight * old.centroids[c * dim + i];
+    weights[side] += weight;
+  }
+  std::vector<float> centroids[2] = {std::vector<float>(dim), std::vector<float>(dim)};
+  uint32_t counts[2] = {0, 0};
+  for (int side = 0; side < 2; ++side) {
+    for (size_t i = 0; i < dim; ++i) centroids[side][i] = static_cast<float>(sums[side][i] / weights[side]);
+    for (uint32_t count : nodes_[side == 0 ? node_index : sibling].counts) counts[side] += count;
+  }
+  if (node_index == root_) {
+    const uint32_t new_root = new_node(kNone);
+    add_child(new_root, {false, node_index}, centroids[0].data(), counts[0]);
+    add_child(new_root, {false, sibling}, centroids[1].data(), counts[1]);
+    root_ = new_root;
+    return;
+  }
+  InnerNode& up = nodes_[parent];
+  const size_t index = child_index(up, {false, node_index});
+  set_child_centroid(up, index, centroids[0].data());
+  up.counts[index] = counts[0];
+  add_child(parent, {false, sibling}, centroids[1].data(), counts[1]);
+  if (nodes_[parent].size() > options_.fanout) split_node(parent);
+}
+
+// ---- bulk build -----------------------------------------------------------------------
+
+Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows, const std::vector<uint32_t>& row_slots,
+                                  uint32_t parent, uint64_t seed, float* centroid_out) {
+  const size_t dim = options_.dim;
+  const size_t n = rows.size();
+  std::vector<double> sum(dim, 0.0);
+  for (uint32_t row : rows) {
+    const float* v = base + size_t(row) * dim;
+    for (size_t i = 0; i < dim; ++i) sum[i] += v[i];
+  }
+  for (size_t i = 0; i < dim; ++i) centroid_out[i] = n ? static_cast<float>(sum[i] / n) : 0.0f;
+
+  const size_t leaf_target = std::max<size_t>(1, static_cast<size_t>(layout_.capacity * options_.build_fill));
+  if (n <= leaf_target) {
+    const uint32_t leaf = new_leaf(parent);
+    for (uint32_t row : rows) append_entry(leaf, row_slots[row]);
+    return {true, leaf};
+  }
+  const uint32_t node = new_node(parent);
+  KMeansOptions options;
+  options.k = std::min(options_.fanout, (n + leaf_target - 1) / leaf_target);
+  options.seed = seed;
+  options.threads = options_.build_threads;
+  KMeansResult clusters = balanced_kmeans(base, rows.data(), n, dim, options);
+  std::vector<std::vector<uint32_t>> groups(clusters.sizes.size());
+  if (groups.size() < 2) {
+    // All points identical: cut them into leaf-sized runs.
+    groups.assign((n + leaf_target - 1) / leaf_target, {});
+    for (size_t i = 0; i < n; ++i) groups[i / leaf_target].push_back(rows[i]);
+  } else {
+    for (size_t i = 0; i < n; ++i) groups[clusters.assignment[i]].push_back(rows[i]);
+  }
+  rows.clear();
+  rows.shrink_to_fit();
+  std::vector<float> child_centroid(dim);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const uint32_t count = static_cast<uint32_t>(groups[g].size());
+    Child child = build_subtree(base, groups[g], row_slots, node, seed * 6364136223846793005ull + g + 1, child_centroid.data());
+    add_child(node, child, child_centroid.data(), count);
+  }
+  return {false, node};
+}
+
+Status Atlas::rebuild() {
+  // Called with the exclusive lock held (from add) or by rebuild's public callers below.
+  const size_t dim = options_.dim;
+  std::vector<uint32_t> live;
+  live.reserve(live_count_);
+  free_slots_.clear();
+  for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
+    entry_refs_[slot] = 0;
+    if (alive_[slot]) {
+      live.push_back(slot);
+    } else {
+      ids_[slot].clear();
+      free_slots_.push_back(slot);
+    }
+  }
+  clear_tree();
+  if (live.empty()) return Status::ok();
+  nodes_.clear();
+  leaves_.clear();
+
+  // Rows of `base` in routing space: the f32 table itself, or unit copies for cosine.
+  std::vector<float> normalized;
+  const float* base = vectors_.data();
+  std::vector<uint32_t> rows, row_slots;
+  if (options_.metric == Metric::cosine) {
+    normalized.resize(live.size() * dim);
+    row_slots = live;
+    for (size_t i = 0; i < live.size(); ++i) routing_vector(live[i], &normalized[i * dim]);
+    base = normalized.data();
+    rows.resize(live.size());
+    for (size_t i = 0; i < live.size(); ++i) rows[i] = static_cast<uint32_t>(i);
+  } else {
+    row_slots.resize(ids_.size());
+    for (uint32_t slot = 0; slot < ids_.size(); ++slot) row_slots[slot] = slot;
+    rows = live;
+  }
+  root_ = new_node(kNone);
+  std::vector<float> centroid(dim);
+  const uint32_t count = static_cast<uint32_t>(rows.size());
+  Child top = build_subtree(base, rows, row_slots, root_, 0x5eed, centroid.data());
+  if (top.is_leaf) {
+    add_child(root_, top, centroid.data(), count);
+  } else {
+    // The subtree's own node becomes the root: drop the placeholder.
+    nodes_[top.ref].parent = kNone;
+    root_ = top.ref;
+    nodes_.erase(nodes_.begin());  // the placeholder is node 0: renumber every node ref
+    for (InnerNode& node : nodes_) {
+      if (node.parent != kNone) --node.parent;
+      for (size_t c = 0; c < node.size(); ++c) {
+        if (!node.is_leaf[c]) --node.refs[c];
+      }
+    }
+    for (Leaf& leaf : leaves_) --leaf.parent;
+    --root_;
+  }
+  return Status::ok();
+}
+
+Status Atlas::check_invariants() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  auto broken = [](const std::string& what) { return Status::error(StatusCode::internal, "atlas invariant: " + what); };
+  if (nodes_[root_].parent != kNone) return broken("root has a parent");
+  std::vector<uint32_t> refs(ids_.size(), 0), live_entries(ids_.size(), 0);
+  std::vector<uint8_t> leaf_seen(leaves_.size(), 0), node_seen(nodes_.size(), 0);
+  std::vector<uint32_t> stack = {root_};
+  while (!stack.empty()) {
+    const uint32_t index = stack.back();
+    stack.pop_back();
+    if (node_seen[index]++) return broken("node reached twice");
+    const InnerNode& node = nodes_[index];
+    if (node.size() == 0) return broken("empty inner node");
+    if (node.size() > options_.fanout) return broken("node over fanout");
+    for (size_t c = 0; c < node.size(); ++c) {
+      if (node.is_leaf[c]) {
+        const uint32_t leaf = node.refs[c];
+        if (leaf >= leaves_.size() || leaves_[leaf].parent != index) return broken("leaf parent mismatch");
+        if (leaf_seen[leaf]++) return broken("leaf reached twice");
+        const LeafPage& page = *leaves_[leaf].page;
+        if (page.count() > page.capacity()) return broken("leaf over capacity");
+        for (uint32_t e = 0; e < page.count(); ++e) {
+          const uint32_t slot = page.slots()[e];
+          if (slot >= ids_.size()) return broken("entry slot out of range");
+          ++refs[slot];
+          if (entry_live(slot, page.versions()[e])) ++live_entries[slot];
+        }
+      } else {
+        const uint32_t child = node.refs[c];
+        if (child >= nodes_.size() || nodes_[child].parent != index) return broken("node parent mismatch");
+        stack.push_back(child);
+      }
+    }
+  }
+  for (size_t l = 0; l < leaves_.size(); ++l) {
+    if (!leaf_seen[l]) return broken("unreachable leaf " + std::to_string(l));
+  }
+  size_t live = 0;
+  for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
+    if (refs[slot] != entry_refs_[slot]) return broken("entry_refs mismatch for slot " + std::to_string(slot));
+    if (alive_[slot]) {
+      ++live;
+      if (live_entries[slot] != 1) return broken("live item without exactly one live entry: " + ids_[slot]);
+      auto found = slot_of_.find(ids_[slot]);
+      if (found == slot_of_.end() || found->second != slot) return broken("id table mismatch");
+    }
+  }
+  if (live != live_count_ || live != slot_of_.size()) return broken("live count mismatch");
+  for (uint32_t slot : free_slots_) {
+    if (alive_[slot] || entry_refs_[slot] != 0) return broken("free slot still in use");
+  }
+  return Status::ok();
+}
+
+}  // namespace loci::index

@@ -1,0 +1,60 @@
+// What every Loci index offers the addon: the exact store (the oracle) and Atlas (the
+// tree). Implementations are thread-safe: searches may run concurrently with each other,
+// writes are serialised against everything.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "index/metric.h"
+
+namespace loci::index {
+
+struct SearchParams {
+  size_t k = 10;
+  bool exact = false;  // scan the f32 originals of every item (the oracle path)
+  size_t rerank = 0;   // INT8 candidates re-scored in f32; 0 = the index's default
+  // Atlas only (0 / negative = derived from `effort`):
+  double effort = 0;   // (0, 1]: the one recall-vs-speed knob; 0 = the default
+  size_t probes = 0;   // leaves scanned at most
+  size_t beam = 0;     // inner nodes expanded at most
+  double eps = -1;     // SPANN pruning: probe leaf j only while d(q,c_j) <= (1+eps) d(q,c_1)
+};
+
+struct SearchHit {
+  std::string id;
+  float distance;
+};
+
+enum class WriteMode { insert, upsert };
+
+struct IndexStats {
+  size_t items = 0;
+  size_t index_bytes = 0;   // codes, pages, tree, id table: what the index adds
+  size_t vector_bytes = 0;  // the f32 originals kept for rerank
+  size_t leaves = 0;
+  size_t inner_nodes = 0;
+  size_t depth = 0;
+  size_t page_size = 0;
+  size_t leaf_capacity = 0;
+};
+
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+  /// Adds `count` vectors (row-major). All or nothing.
+  virtual Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) = 0;
+  /// Removes the ids. All or nothing: an unknown id removes nothing.
+  virtual Status remove(const std::vector<std::string>& ids) = 0;
+  virtual Status get(const std::string& id, float* out) const = 0;
+  virtual bool contains(const std::string& id) const = 0;
+  virtual size_t size() const = 0;
+  virtual size_t dim() const = 0;
+  /// The k nearest items to `query`, nearest first, with exact f32 distances.
+  virtual Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const = 0;
+  virtual IndexStats stats() const = 0;
+};
+
+}  // namespace loci::index

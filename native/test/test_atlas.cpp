@@ -1,0 +1,213 @@
+// Atlas against the exact store: random interleavings of add, upsert and delete (every
+// returned id exists, no deleted id is returned, distances are exact, recall at maximum
+// effort is 1.0), structural invariants after every step, and recall of the bulk build.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "harness.h"
+#include "index/atlas.h"
+#include "index/exact_store.h"
+
+using namespace loci;
+using namespace loci::index;
+
+namespace {
+
+std::vector<float> clustered(std::mt19937_64& rng, size_t count, size_t dim, size_t clusters, uint64_t centers_seed) {
+  std::mt19937_64 centers_rng(centers_seed);
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<float> centers(clusters * dim), data(count * dim);
+  for (auto& c : centers) c = normal(centers_rng) * 4;
+  std::uniform_int_distribution<size_t> pick(0, clusters - 1);
+  for (size_t i = 0; i < count; ++i) {
+    size_t c = pick(rng);
+    for (size_t d = 0; d < dim; ++d) data[i * dim + d] = centers[c * dim + d] + normal(rng);
+  }
+  return data;
+}
+
+std::unique_ptr<Atlas> make_atlas(size_t dim, Metric metric, size_t page_size = 4096, size_t fanout = 8) {
+  std::unique_ptr<Atlas> atlas;
+  AtlasOptions options;
+  options.dim = dim;
+  options.metric = metric;
+  options.page_size = page_size;
+  options.fanout = fanout;
+  Status status = Atlas::create(options, &atlas);
+  CHECK_MSG(status.is_ok(), status.message());
+  return atlas;
+}
+
+std::unique_ptr<ExactStore> make_exact(size_t dim, Metric metric) {
+  std::unique_ptr<ExactStore> store;
+  CHECK(ExactStore::create({dim, metric, Quantization::none}, &store).is_ok());
+  return store;
+}
+
+double recall(const std::vector<SearchHit>& got, const std::vector<SearchHit>& truth) {
+  if (truth.empty()) return got.empty() ? 1.0 : 0.0;
+  size_t found = 0;
+  for (auto& hit : got)
+    for (auto& t : truth) found += hit.id == t.id;
+  return double(found) / truth.size();
+}
+
+}  // namespace
+
+TEST(atlas_random_interleavings_match_the_exact_store) {
+  std::mt19937_64 rng(loci::test::test_seed());
+  const size_t dim = 24;  // page 4096: capacity 80, so splits happen early and often
+  for (Metric metric : {Metric::l2, Metric::inner_product, Metric::cosine}) {
+    auto atlas = make_atlas(dim, metric);
+    auto exact = make_exact(dim, metric);
+    std::set<std::string> live;
+    std::uniform_int_distribution<int> op(0, 9), id_pick(0, 1499);
+    for (int step = 0; step < 4000; ++step) {
+      const int what = op(rng);
+      const std::string id = "i" + std::to_string(id_pick(rng));
+      if (what <= 5) {  // upsert (60%)
+        auto v = clustered(rng, 1, dim, 12, 99);
+        CHECK(atlas->add({id}, v.data(), 1, WriteMode::upsert).is_ok());
+        CHECK(exact->add({id}, v.data(), 1, WriteMode::upsert).is_ok());
+        live.insert(id);
+      } else if (what <= 7) {  // insert (20%): must fail exactly when the id exists
+        auto v = clustered(rng, 1, dim, 12, 99);
+        Status a = atlas->add({id}, v.data(), 1, WriteMode::insert);
+        Status e = exact->add({id}, v.data(), 1, WriteMode::insert);
+        CHECK(a.code() == e.code());
+        if (a.is_ok()) live.insert(id);
+      } else {  // delete (20%)
+        Status a = atlas->remove({id});
+        Status e = exact->remove({id});
+        CHECK(a.code() == e.code());
+        live.erase(id);
+      }
+      if (step % 500 == 499) {
+        Status inv = atlas->check_invariants();
+        CHECK_MSG(inv.is_ok(), inv.message());
+      }
+    }
+    CHECK(atlas->size() == live.size() && exact->size() == live.size());
+    Status inv = atlas->check_invariants();
+    CHECK_MSG(inv.is_ok(), inv.message());
+    IndexStats stats = atlas->stats();
+    CHECK_MSG(stats.leaves > 8 && stats.depth >= 2, "the tree grew: leaves " + std::to_string(stats.leaves));
+
+    for (int q = 0; q < 30; ++q) {
+      auto query = clustered(rng, 1, dim, 12, 99);
+      std::vector<SearchHit> truth, got, full;
+      CHECK(exact->search(query.data(), {10}, &truth).is_ok());
+      SearchParams params;
+      params.k = 10;
+      CHECK(atlas->search(query.data(), params, &got).is_ok());
+      params.effort = 1.0;
+      CHECK(atlas->search(query.data(), params, &full).is_ok());
+      CHECK_MSG(recall(full, truth) == 1.0, "recall at effort 1: " + std::to_string(recall(full, truth)));
+      std::set<std::string> seen;
+      for (auto& hit : got) {
+        CHECK_MSG(live.count(hit.id), "returned an id that is not live: " + hit.id);
+        CHECK(seen.insert(hit.id).second);
+        std::vector<float> stored(dim);
+        CHECK(exact->get(hit.id, stored.data()).is_ok());
+        std::vector<SearchHit> self;
+        SearchParams one;
+        one.k = 1;
+        one.exact = true;
+        // The distance reported is the exact distance to the stored vector.
+        std::vector<SearchHit> truth_all;
+        CHECK(exact->search(query.data(), {live.size() < 10000 ? live.size() : 10000}, &truth_all).is_ok());
+        for (auto& t : truth_all)
+          if (t.id == hit.id) CHECK_NEAR(hit.distance, t.distance, 1e-4 * (1 + std::fabs(t.distance)));
+      }
+      for (size_t r = 1; r < got.size(); ++r) CHECK(got[r - 1].distance <= got[r].distance);
+    }
+  }
+}
+
+TEST(atlas_bulk_build_recall_on_clustered_data) {
+  std::mt19937_64 rng(loci::test::test_seed() + 1);
+  const size_t dim = 64, count = 20000;
+  auto data = clustered(rng, count, dim, 64, 7);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < count; ++i) ids.push_back(std::to_string(i));
+  auto atlas = make_atlas(dim, Metric::l2, 16384, 32);
+  auto exact = make_exact(dim, Metric::l2);
+  CHECK(atlas->add(ids, data.data(), count, WriteMode::insert).is_ok());
+  CHECK(exact->add(ids, data.data(), count, WriteMode::insert).is_ok());
+  Status inv = atlas->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  double total = 0, total_full = 0;
+  const int queries = 100;
+  for (int q = 0; q < queries; ++q) {
+    auto query = clustered(rng, 1, dim, 64, 7);
+    std::vector<SearchHit> truth, got, full;
+    CHECK(exact->search(query.data(), {10}, &truth).is_ok());
+    SearchParams params;
+    params.k = 10;
+    params.effort = 0.5;
+    CHECK(atlas->search(query.data(), params, &got).is_ok());
+    params.effort = 1;
+    CHECK(atlas->search(query.data(), params, &full).is_ok());
+    total += recall(got, truth);
+    total_full += recall(full, truth);
+  }
+  CHECK_MSG(total / queries >= 0.9, "recall@10 at effort 0.5: " + std::to_string(total / queries));
+  CHECK_MSG(total_full / queries == 1.0, "recall@10 at effort 1: " + std::to_string(total_full / queries));
+  std::printf("bulk build: recall@10 %.3f at effort 0.5, %.3f at effort 1\n", total / queries, total_full / queries);
+}
+
+TEST(atlas_batches_rebuild_and_deletes_free_slots) {
+  std::mt19937_64 rng(loci::test::test_seed() + 2);
+  const size_t dim = 16;
+  auto atlas = make_atlas(dim, Metric::cosine);
+  for (int round = 0; round < 5; ++round) {
+    auto data = clustered(rng, 700, dim, 10, 3);
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < 700; ++i) ids.push_back("r" + std::to_string(round) + "-" + std::to_string(i));
+    CHECK(atlas->add(ids, data.data(), 700, WriteMode::insert).is_ok());
+    Status inv = atlas->check_invariants();
+    CHECK_MSG(inv.is_ok(), inv.message());
+  }
+  CHECK(atlas->size() == 3500);
+  std::vector<std::string> doomed;
+  for (size_t i = 0; i < 700; ++i) doomed.push_back("r2-" + std::to_string(i));
+  CHECK(atlas->remove(doomed).is_ok());
+  CHECK(atlas->size() == 2800);
+  CHECK(atlas->remove({"r2-5"}).code() == StatusCode::not_found);
+  CHECK(atlas->rebuild().is_ok());
+  Status inv = atlas->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  std::vector<float> out(dim);
+  CHECK(atlas->get("r2-5", out.data()).code() == StatusCode::not_found);
+  CHECK(atlas->get("r3-5", out.data()).is_ok());
+}
+
+TEST(atlas_rejects_bad_options_and_inputs) {
+  std::unique_ptr<Atlas> atlas;
+  AtlasOptions options;
+  options.dim = 768;
+  options.page_size = 4096;  // fewer than 8 vectors of dim 768 fit
+  CHECK(Atlas::create(options, &atlas).code() == StatusCode::invalid_argument);
+  options.page_size = 5000;
+  CHECK(Atlas::create(options, &atlas).code() == StatusCode::invalid_argument);
+  options.page_size = 65536;
+  options.fanout = 2;
+  CHECK(Atlas::create(options, &atlas).code() == StatusCode::invalid_argument);
+  auto store = make_atlas(4, Metric::l2);
+  std::vector<float> nan = {1, 2, NAN, 4};
+  std::vector<SearchHit> hits;
+  CHECK(store->search(nan.data(), {10}, &hits).code() == StatusCode::invalid_vector);
+  std::vector<float> fine = {1, 2, 3, 4};
+  CHECK(store->search(fine.data(), {10}, &hits).is_ok() && hits.empty());
+  CHECK(store->add({"a"}, nan.data(), 1, WriteMode::insert).code() == StatusCode::invalid_vector);
+  CHECK(store->size() == 0);
+  SearchParams zero;
+  zero.k = 0;
+  CHECK(store->search(fine.data(), zero, &hits).code() == StatusCode::invalid_argument);
+}
+
+LOCI_TEST_MAIN()
