@@ -82,7 +82,7 @@ async function runJs(): Promise<{ text: string; json: unknown }> {
     const syncRounds: number[] = [];
     const differences: number[] = [];
     for (let round = 0; round < (quick ? 5 : 21); round++) {
-      const nativeNs = native.timeSearch(query, K, false, 0, iterations);
+      const nativeNs = native.timeSearch(query, new Float64Array([K, 0, 0, 0, 0, 0, -1]), iterations);
       const start = process.hrtime.bigint();
       for (let i = 0; i < iterations; i++) store.searchSync(query, { k: K });
       const syncNs = Number(process.hrtime.bigint() - start) / iterations;

@@ -12,18 +12,24 @@ export interface NativeStoreHandle {
   has(id: string): boolean;
   size(): number;
   /** Returns the ids joined; see store_wrap.cpp for the layout of boundariesOut. */
-  searchSync(
-    query: Float32Array,
-    k: number,
-    exact: boolean,
-    rerank: number,
-    distancesOut: Float32Array,
-    boundariesOut: Uint32Array,
-  ): string;
-  search(query: Float32Array, k: number, exact: boolean, rerank: number): Promise<[string, Uint32Array, Float32Array]>;
+  /** params: [k, exact, rerank, effort, probes, beam, eps] (store_wrap.cpp). */
+  searchSync(query: Float32Array, params: Float64Array, distancesOut: Float32Array, boundariesOut: Uint32Array): string;
+  search(query: Float32Array, params: Float64Array): Promise<[string, Uint32Array, Float32Array]>;
+  stats(): NativeStats;
   close(): void;
   /** Internal (benchmarks): median ns per search timed inside native code. */
-  timeSearch(query: Float32Array, k: number, exact: boolean, rerank: number, iterations: number): number;
+  timeSearch(query: Float32Array, params: Float64Array, iterations: number): number;
+}
+
+export interface NativeStats {
+  items: number;
+  indexBytes: number;
+  vectorBytes: number;
+  leaves: number;
+  innerNodes: number;
+  depth: number;
+  pageSize: number;
+  leafCapacity: number;
 }
 
 export interface NativeCapabilities {
@@ -38,7 +44,14 @@ interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** Internal (benchmarks): quantizes with the engine's quantizer, returns the scale. */
   quantize(values: Float32Array, codesOut: Int8Array): number;
-  NativeStore: new (dim: number, metric: number, quantization: number) => NativeStoreHandle;
+  NativeStore: new (
+    dim: number,
+    metric: number,
+    quantization: number,
+    kind: number,
+    pageSize: number,
+    fanout: number,
+  ) => NativeStoreHandle;
 }
 
 function load(): NativeBinding {

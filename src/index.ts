@@ -8,6 +8,7 @@ import { binding, type NativeCapabilities } from './binding';
 export { LociError, type LociErrorCode } from './errors';
 export {
   Store,
+  type IndexKind,
   type Item,
   type Metric,
   type Quantization,
@@ -15,6 +16,7 @@ export {
   type SearchResult,
   type StoreOptions,
   type StoredItem,
+  type StoreStats,
 } from './store';
 export type { VectorLike } from './validate';
 

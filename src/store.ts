@@ -19,14 +19,29 @@ export type Metric = 'l2' | 'ip' | 'cosine';
  */
 export type Quantization = 'none' | 'int8';
 
+/**
+ * Which index answers searches.
+ * - `'flat'`: the exact store; every search scans every vector (exact, or INT8 + f32
+ *   rerank with `quantization: 'int8'`). Best below ~10,000 items and as an oracle.
+ * - `'atlas'`: the Atlas page-clustered tree: INT8 leaf pages probed after an INT8
+ *   descent, f32 rerank. Sub-linear; recall is traded for speed with `effort`.
+ */
+export type IndexKind = 'flat' | 'atlas';
+
 /** Options for {@link Store.open}. */
 export interface StoreOptions {
   /** Number of dimensions of every vector, 1 to 65536. */
   dim: number;
   /** Distance measure. Default `'cosine'`. */
   metric?: Metric;
-  /** Scan mode. Default `'none'` (exact). */
+  /** Index. Default `'flat'`. */
+  index?: IndexKind;
+  /** `flat` only: scan mode. Default `'none'` (exact). Atlas always uses INT8 + f32 rerank. */
   quantization?: Quantization;
+  /** `atlas` only: bytes per leaf page, a multiple of 4096. Default 65536. */
+  pageSize?: number;
+  /** `atlas` only: children per inner node at most, 4 to 1024. Default 64. */
+  fanout?: number;
 }
 
 /** One item to store. */
@@ -43,8 +58,35 @@ export interface SearchOptions {
   k?: number;
   /** `int8` stores: scan the f32 originals instead (slower, always exact). Default false. */
   exact?: boolean;
-  /** `int8` stores: how many INT8 candidates to re-score in f32; 0 = max(4k, 40). */
+  /** INT8 candidates re-scored in f32; 0 = the index's default (flat: max(4k, 40)). */
   rerank?: number;
+  /**
+   * `atlas`: the recall-versus-speed knob, in (0, 1]. Default 0.3. It sets `probes`,
+   * `beam`, `eps` and `rerank` from the tree's size; 1 scans every leaf.
+   */
+  effort?: number;
+  /** `atlas`, expert: leaves scanned at most (overrides `effort`'s choice). */
+  probes?: number;
+  /** `atlas`, expert: inner nodes expanded during the descent at most. */
+  beam?: number;
+  /** `atlas`, expert: SPANN pruning, scan leaf j only while d(q, c_j) <= (1 + eps) d(q, c_1). */
+  eps?: number;
+}
+
+/** Size and shape of a store, from {@link Store.stats}. */
+export interface StoreStats {
+  /** Live items. */
+  items: number;
+  /** Bytes the index holds beyond the f32 originals: codes, pages, tree, id table. */
+  indexBytes: number;
+  /** Bytes of f32 originals (kept for exact rerank and `get`). */
+  vectorBytes: number;
+  /** `atlas`: leaf pages, inner nodes, levels, page size and entries per page (0 for flat). */
+  leaves: number;
+  innerNodes: number;
+  depth: number;
+  pageSize: number;
+  leafCapacity: number;
 }
 
 /** Search results, nearest first: `ids[i]` is at `distances[i]`. */
@@ -61,6 +103,8 @@ export interface StoredItem {
 
 const METRICS: Record<Metric, number> = { l2: 0, ip: 1, cosine: 2 };
 const QUANTIZATIONS: Record<Quantization, number> = { none: 0, int8: 1 };
+const INDEX_KINDS: Record<IndexKind, number> = { flat: 0, atlas: 1 };
+const PARAM_COUNT = 7; // [k, exact, rerank, effort, probes, beam, eps]: see store_wrap.cpp
 
 function checkChoice<T extends string>(value: unknown, name: string, choices: Record<T, number>): T {
   if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(choices, value)) {
@@ -97,8 +141,10 @@ export class Store {
   readonly dim: number;
   /** Distance measure. */
   readonly metric: Metric;
-  /** Scan mode. */
+  /** Scan mode (`'int8'` for Atlas). */
   readonly quantization: Quantization;
+  /** Index kind. */
+  readonly index: IndexKind;
 
   private native: NativeStoreHandle | null;
   private readonly pending = new Set<Promise<unknown>>();
@@ -108,11 +154,15 @@ export class Store {
   // Scratch for searchSync's id boundaries, reused across calls (see store_wrap.cpp).
   private boundaries = new Uint32Array(12);
 
-  private constructor(native: NativeStoreHandle, dim: number, metric: Metric, quantization: Quantization) {
+  // Reused for searchSync's parameters; async searches get their own (read before queuing).
+  private readonly params = new Float64Array(PARAM_COUNT);
+
+  private constructor(native: NativeStoreHandle, dim: number, metric: Metric, quantization: Quantization, index: IndexKind) {
     this.native = native;
     this.dim = dim;
     this.metric = metric;
     this.quantization = quantization;
+    this.index = index;
   }
 
   /** Creates a store. */
@@ -122,9 +172,24 @@ export class Store {
     }
     const dim = checkInteger(options.dim, 'dim', 1, MAX_DIM);
     const metric = checkChoice<Metric>(options.metric ?? 'cosine', 'metric', METRICS);
-    const quantization = checkChoice<Quantization>(options.quantization ?? 'none', 'quantization', QUANTIZATIONS);
-    const native = new binding.NativeStore(dim, METRICS[metric], QUANTIZATIONS[quantization]);
-    return new Store(native, dim, metric, quantization);
+    const index = checkChoice<IndexKind>(options.index ?? 'flat', 'index', INDEX_KINDS);
+    let quantization: Quantization;
+    if (index === 'atlas') {
+      if (options.quantization !== undefined && options.quantization !== 'int8') {
+        fail('INVALID_ARGUMENT', "the atlas index always stores INT8 codes (with f32 rerank): omit quantization or pass 'int8'");
+      }
+      quantization = 'int8';
+    } else {
+      quantization = checkChoice<Quantization>(options.quantization ?? 'none', 'quantization', QUANTIZATIONS);
+      if (options.pageSize !== undefined || options.fanout !== undefined) {
+        fail('INVALID_ARGUMENT', "pageSize and fanout apply to the atlas index: pass index: 'atlas' or omit them");
+      }
+    }
+    const pageSize = options.pageSize === undefined ? 65536 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
+    if (pageSize % 4096 !== 0) fail('INVALID_ARGUMENT', `pageSize must be a multiple of 4096, got ${pageSize}`);
+    const fanout = options.fanout === undefined ? 64 : checkInteger(options.fanout, 'fanout', 4, 1024);
+    const native = new binding.NativeStore(dim, METRICS[metric], QUANTIZATIONS[quantization], INDEX_KINDS[index], pageSize, fanout);
+    return new Store(native, dim, metric, quantization, index);
   }
 
   /** Number of stored items. */
@@ -180,8 +245,8 @@ export class Store {
   search(query: VectorLike, options?: SearchOptions): Promise<SearchResult> {
     return this.track(async () => {
       const native = this.handle();
-      const { k, exact, rerank } = this.searchParams(options);
-      const [joined, boundaries, distances] = await native.search(toQuery(query, this.dim), k, exact, rerank);
+      const params = this.searchParams(options, new Float64Array(PARAM_COUNT));
+      const [joined, boundaries, distances] = await native.search(toQuery(query, this.dim), params);
       return { ids: splitIds(joined, boundaries), distances };
     });
   }
@@ -189,10 +254,11 @@ export class Store {
   /** The `k` nearest items to `query`, on the calling thread. */
   searchSync(query: VectorLike, options?: SearchOptions): SearchResult {
     const native = this.handle();
-    const { k, exact, rerank } = this.searchParams(options);
+    const params = this.searchParams(options, this.params);
+    const k = params[0] as number;
     const distances = new Float32Array(k);
     const boundaries = this.boundaries.length >= k + 2 ? this.boundaries : (this.boundaries = new Uint32Array(k + 2));
-    const joined = native.searchSync(toQuery(query, this.dim), k, exact, rerank, distances, boundaries);
+    const joined = native.searchSync(toQuery(query, this.dim), params, distances, boundaries);
     const ids = splitIds(joined, boundaries);
     return { ids, distances: ids.length === k ? distances : distances.subarray(0, ids.length) };
   }
@@ -214,13 +280,35 @@ export class Store {
     return this.native;
   }
 
-  private searchParams(options: SearchOptions | undefined): { k: number; exact: boolean; rerank: number } {
-    if (options === undefined) return { k: 10, exact: false, rerank: 0 };
+  /** Size and shape of the store: memory used, and for Atlas the tree's shape. */
+  stats(): StoreStats {
+    return this.handle().stats();
+  }
+
+  // Validates options into `out`: [k, exact, rerank, effort, probes, beam, eps].
+  private searchParams(options: SearchOptions | undefined, out: Float64Array): Float64Array {
+    out.fill(0);
+    out[0] = 10;
+    out[6] = -1;
+    if (options === undefined) return out;
     if (typeof options !== 'object' || options === null) fail('INVALID_ARGUMENT', 'search options must be an object such as { k: 10 }');
-    const k = options.k === undefined ? 10 : checkInteger(options.k, 'k', 1, MAX_K);
-    const rerank = options.rerank === undefined ? 0 : checkInteger(options.rerank, 'rerank', 0, MAX_K);
+    if (options.k !== undefined) out[0] = checkInteger(options.k, 'k', 1, MAX_K);
     if (options.exact !== undefined && typeof options.exact !== 'boolean') fail('INVALID_ARGUMENT', 'exact must be true or false');
-    return { k, exact: options.exact === true, rerank };
+    out[1] = options.exact === true ? 1 : 0;
+    if (options.rerank !== undefined) out[2] = checkInteger(options.rerank, 'rerank', 0, MAX_K);
+    if (options.effort !== undefined) {
+      if (typeof options.effort !== 'number' || !(options.effort > 0 && options.effort <= 1)) {
+        fail('INVALID_ARGUMENT', `effort must be a number in (0, 1], got ${String(options.effort)}`);
+      }
+      out[3] = options.effort;
+    }
+    if (options.probes !== undefined) out[4] = checkInteger(options.probes, 'probes', 1, 1e9);
+    if (options.beam !== undefined) out[5] = checkInteger(options.beam, 'beam', 1, 1e9);
+    if (options.eps !== undefined) {
+      if (typeof options.eps !== 'number' || !(options.eps >= 0)) fail('INVALID_ARGUMENT', `eps must be a number >= 0, got ${String(options.eps)}`);
+      out[6] = options.eps;
+    }
+    return out;
   }
 
   private async write(items: Item | readonly Item[], upsert: boolean): Promise<void> {

@@ -500,8 +500,8 @@ describe('native handle, with the TS checks bypassed', () => {
     remove(ids: unknown): Promise<void>;
     get(id: unknown): Float32Array;
     has(id: unknown): boolean;
-    searchSync(query: unknown, k: unknown, exact: unknown, rerank: unknown, out: unknown, boundaries: unknown): string;
-    search(query: unknown, k: unknown, exact: unknown, rerank: unknown): Promise<unknown>;
+    searchSync(query: unknown, params: unknown, out: unknown, boundaries: unknown): string;
+    search(query: unknown, params: unknown): Promise<unknown>;
     constructor: new (...args: unknown[]) => RawHandle;
   }
   let store: Store;
@@ -518,41 +518,46 @@ describe('native handle, with the TS checks bypassed', () => {
   });
 
   const query = new Float32Array(PROBE_QUERY);
+  // The native parameter block: [k, exact, rerank, effort, probes, beam, eps].
+  const params = (k: number, rerank = 0): Float64Array => new Float64Array([k, 0, rerank, 0, 0, 0, -1]);
 
   test('searchSync refuses output buffers shorter than k (distances) or k + 2 (id boundaries)', () => {
     const boundaries = new Uint32Array(5);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, new Float32Array(2), boundaries), 'INVALID_ARGUMENT', /distancesOut/);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, new Float64Array(3), boundaries), 'INVALID_ARGUMENT', /distancesOut/);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, undefined, boundaries), 'INVALID_ARGUMENT', /distancesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), new Float32Array(2), boundaries), 'INVALID_ARGUMENT', /distancesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), new Float64Array(3), boundaries), 'INVALID_ARGUMENT', /distancesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), undefined, boundaries), 'INVALID_ARGUMENT', /distancesOut/);
     const distances = new Float32Array(3);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, distances, new Uint32Array(4)), 'INVALID_ARGUMENT', /boundariesOut/);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, distances, new Int32Array(5)), 'INVALID_ARGUMENT', /boundariesOut/);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, distances, undefined), 'INVALID_ARGUMENT', /boundariesOut/);
-    expectThrows(() => raw.searchSync(query, 3, false, 0, distances, [0, 0, 0, 0, 0]), 'INVALID_ARGUMENT', /boundariesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), distances, new Uint32Array(4)), 'INVALID_ARGUMENT', /boundariesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), distances, new Int32Array(5)), 'INVALID_ARGUMENT', /boundariesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), distances, undefined), 'INVALID_ARGUMENT', /boundariesOut/);
+    expectThrows(() => raw.searchSync(query, params(3, 0), distances, [0, 0, 0, 0, 0]), 'INVALID_ARGUMENT', /boundariesOut/);
   });
 
   test('searchSync and search refuse queries that are not Float32Array of dim floats', async () => {
     const out = new Float32Array(10);
     const boundaries = new Uint32Array(12);
     expectThrows(() => raw.searchSync([1, 1, 0, 0], 3, false, 0, out, boundaries), 'INVALID_ARGUMENT', /Float32Array/);
-    expectThrows(() => raw.searchSync(new Float64Array(DIM), 3, false, 0, out, boundaries), 'INVALID_ARGUMENT', /Float32Array/);
-    expectThrows(() => raw.searchSync(new Float32Array(DIM - 1), 3, false, 0, out, boundaries), 'DIM_MISMATCH');
-    expectThrows(() => raw.search(new Float32Array(DIM + 1), 3, false, 0), 'DIM_MISMATCH');
-    expectThrows(() => raw.search('query', 3, false, 0), 'INVALID_ARGUMENT');
+    expectThrows(() => raw.searchSync(new Float64Array(DIM), params(3, 0), out, boundaries), 'INVALID_ARGUMENT', /Float32Array/);
+    expectThrows(() => raw.searchSync(new Float32Array(DIM - 1), params(3, 0), out, boundaries), 'DIM_MISMATCH');
+    expectThrows(() => raw.search(new Float32Array(DIM + 1), params(3)), 'DIM_MISMATCH');
+    expectThrows(() => raw.search('query', params(3)), 'INVALID_ARGUMENT');
   });
 
   test('bad k and rerank values are refused, not cast', async () => {
     const out = new Float32Array(20000);
     const boundaries = new Uint32Array(20002);
     for (const k of [0, -1, NaN, 1e12, Infinity]) {
-      expectThrows(() => raw.searchSync(query, k, false, 0, out, boundaries), 'INVALID_ARGUMENT', /k must be/);
-      await expectRejects(() => raw.search(query, k, false, 0), 'INVALID_ARGUMENT', /k must be/);
+      expectThrows(() => raw.searchSync(query, params(k, 0), out, boundaries), 'INVALID_ARGUMENT', /k must be/);
+      await expectRejects(() => raw.search(query, params(k)), 'INVALID_ARGUMENT', /k must be/);
     }
-    expectThrows(() => raw.searchSync(query, 'ten', false, 0, out, boundaries), 'INVALID_ARGUMENT');
+    expectThrows(() => raw.searchSync(query, 'ten', out, boundaries), 'INVALID_ARGUMENT', /Float64Array/);
+    expectThrows(() => raw.searchSync(query, new Float64Array(3), out, boundaries), 'INVALID_ARGUMENT', /7 numbers/);
+    expectThrows(() => raw.searchSync(query, [2, 0, 0, 0, 0, 0, -1], out, boundaries), 'INVALID_ARGUMENT', /Float64Array/);
+    expectThrows(() => raw.search(query, new Float32Array(7)), 'INVALID_ARGUMENT', /Float64Array/);
     // A bad rerank falls back to the default depth: results are still exact.
     const expected = store.searchSync(query, { k: 2 }).ids.join('');
-    expect(raw.searchSync(query, 2, false, -5, out, boundaries)).toBe(expected);
-    expect(raw.searchSync(query, 2, false, NaN, out, boundaries)).toBe(expected);
+    expect(raw.searchSync(query, params(2, -5), out, boundaries)).toBe(expected);
+    expect(raw.searchSync(query, params(2, NaN), out, boundaries)).toBe(expected);
   });
 
   test('add refuses ids that are not strings and vectors of the wrong size or type', async () => {

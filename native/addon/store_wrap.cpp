@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "addon/addon.h"
+#include "index/atlas.h"
 #include "index/exact_store.h"
 
 namespace loci::addon {
@@ -93,35 +94,55 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod("search", &NativeStore::Search),
                            InstanceMethod("close", &NativeStore::Close),
                            InstanceMethod("timeSearch", &NativeStore::TimeSearch),
+                           InstanceMethod("stats", &NativeStore::Stats),
                        });
   }
 
-  // new NativeStore(dim, metric, quantization); metric and quantization are the enum
-  // values of native/index/metric.h.
+  // new NativeStore(dim, metric, quantization, kind, pageSize, fanout): metric and
+  // quantization are the enums of native/index/metric.h; kind 0 = exact store,
+  // 1 = Atlas (pageSize and fanout apply to Atlas only).
   explicit NativeStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeStore>(info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
-      throw argument_error(env, "NativeStore(dim, metric, quantization) expects three numbers");
+    for (size_t i = 0; i < 6; ++i) {
+      if (!info[i].IsNumber()) {
+        throw argument_error(env, "NativeStore(dim, metric, quantization, kind, pageSize, fanout) expects six numbers");
+      }
     }
-    index::ExactStoreOptions options;
-    double dim = info[0].As<Napi::Number>().DoubleValue();
-    options.dim = (dim >= 1 && dim <= double(index::kMaxDim)) ? static_cast<size_t>(dim) : 0;
-    // Out-of-range values map to 255, which create() refuses (no silent wrap to a valid one).
+    // Out-of-range values map to values create() refuses (no silent wrap to a valid one).
     auto small_enum = [](Napi::Value value) -> uint8_t {
-      uint32_t number = value.As<Napi::Number>().Uint32Value();
-      return number > 254 ? 255 : static_cast<uint8_t>(number);
+      double number = value.As<Napi::Number>().DoubleValue();
+      return (number >= 0 && number <= 254) ? static_cast<uint8_t>(number) : 255;
     };
-    options.metric = static_cast<index::Metric>(small_enum(info[1]));
-    options.quantization = static_cast<index::Quantization>(small_enum(info[2]));
-    std::unique_ptr<ExactStore> store;
-    Status status = ExactStore::create(options, &store);
+    auto size_arg = [](Napi::Value value) -> size_t {
+      double number = value.As<Napi::Number>().DoubleValue();
+      return (number >= 0 && number <= 1e9) ? static_cast<size_t>(number) : 0;
+    };
+    const size_t dim = size_arg(info[0]);
+    const auto metric = static_cast<index::Metric>(small_enum(info[1]));
+    const uint8_t kind = small_enum(info[3]);
+    Status status;
+    if (kind == 0) {
+      std::unique_ptr<ExactStore> store;
+      status = ExactStore::create({dim, metric, static_cast<index::Quantization>(small_enum(info[2]))}, &store);
+      store_ = std::move(store);
+    } else if (kind == 1) {
+      index::AtlasOptions options;
+      options.dim = dim;
+      options.metric = metric;
+      options.page_size = size_arg(info[4]);
+      options.fanout = size_arg(info[5]);
+      std::unique_ptr<index::Atlas> atlas;
+      status = index::Atlas::create(options, &atlas);
+      store_ = std::move(atlas);
+    } else {
+      status = Status::error(StatusCode::invalid_argument, "unknown index kind: use 0 (exact) or 1 (atlas)");
+    }
     if (!status.is_ok()) throw make_error(env, status);
-    store_ = std::move(store);
   }
 
  private:
   // The store, shared with workers in flight so close() cannot free it under them.
-  std::shared_ptr<ExactStore> open_store(Napi::Env env) {
+  std::shared_ptr<index::VectorIndex> open_store(Napi::Env env) {
     if (!store_) {
       throw make_error(env, Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()"));
     }
@@ -177,14 +198,24 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return static_cast<T*>(data);
   }
 
-  index::SearchParams read_params(Napi::Env env, const Napi::CallbackInfo& info, size_t first) {
-    if (!info[first].IsNumber()) throw argument_error(env, "k must be a number");
-    double k = info[first].As<Napi::Number>().DoubleValue();
+  // Search parameters arrive as one Float64Array [k, exact, rerank, effort, probes, beam,
+  // eps] (kParamCount): one N-API call instead of seven on every search.
+  static constexpr size_t kParamCount = 7;
+  index::SearchParams read_params(Napi::Env env, Napi::Value value) {
+    size_t length = 0;
+    const double* p = typed_array<double>(env, value, napi_float64_array, &length);
+    if (length == SIZE_MAX || length < kParamCount) {
+      throw argument_error(env, "search parameters must be a Float64Array of 7 numbers");
+    }
+    auto count = [](double x, double max) { return (x >= 0 && x <= max) ? static_cast<size_t>(x) : 0; };
     index::SearchParams params;
-    params.k = (k >= 1 && k <= double(index::kMaxK)) ? static_cast<size_t>(k) : 0;  // 0 -> error below
-    params.exact = info[first + 1].ToBoolean();
-    double rerank = info[first + 2].IsNumber() ? info[first + 2].As<Napi::Number>().DoubleValue() : 0;
-    params.rerank = (rerank >= 0 && rerank <= double(index::kMaxK)) ? static_cast<size_t>(rerank) : 0;
+    params.k = count(p[0], double(index::kMaxK));  // 0 (also for NaN) -> INVALID_ARGUMENT from search
+    params.exact = p[1] != 0;
+    params.rerank = count(p[2], double(index::kMaxK));
+    params.effort = (p[3] > 0 && p[3] <= 1) ? p[3] : 0;
+    params.probes = count(p[4], 1e9);
+    params.beam = count(p[5], 1e9);
+    params.eps = p[6] >= 0 ? p[6] : -1;  // NaN and negatives: the default
     return params;
   }
 
@@ -193,7 +224,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     auto store = open_store(env);
     auto ids = std::make_shared<std::vector<std::string>>(read_ids(env, info[0]));
-    const size_t dim = store->options().dim;
+    const size_t dim = store->dim();
     const float* data = read_floats(env, info[1], ids->size() * dim, "vectors");
     auto vectors = std::make_shared<std::vector<float>>(data, data + ids->size() * dim);
     auto mode = info[2].ToBoolean() ? index::WriteMode::upsert : index::WriteMode::insert;
@@ -220,7 +251,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     auto store = open_store(env);
     if (!info[0].IsString()) throw argument_error(env, "id must be a string");
-    Napi::Float32Array out = Napi::Float32Array::New(env, store->options().dim);
+    Napi::Float32Array out = Napi::Float32Array::New(env, store->dim());
     Status status = store->get(info[0].As<Napi::String>().Utf8Value(), out.Data());
     if (!status.is_ok()) throw make_error(env, status);
     return out;
@@ -237,18 +268,18 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return Napi::Number::New(info.Env(), double(open_store(info.Env())->size()));
   }
 
-  // searchSync(query, k, exact, rerank, distancesOut, boundariesOut) -> joined ids.
+  // searchSync(query, params, distancesOut, boundariesOut) -> joined ids.
   // distancesOut (Float32Array, >= k): hit i's distance at [i].
   // boundariesOut (Uint32Array, >= k + 2): [0] = hit count n, [1] = 0, and hit i's id is
   // joined.slice(boundariesOut[i + 1], boundariesOut[i + 2]).
   Napi::Value SearchSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto store = open_store(env);
-    const float* query = read_floats(env, info[0], store->options().dim, "query");
-    index::SearchParams params = read_params(env, info, 1);
-    float* distances = read_output<float>(env, info[4], napi_float32_array, params.k,
+    const float* query = read_floats(env, info[0], store->dim(), "query");
+    index::SearchParams params = read_params(env, info[1]);
+    float* distances = read_output<float>(env, info[2], napi_float32_array, params.k,
                                           "distancesOut must be a Float32Array of at least k floats");
-    uint32_t* boundaries = read_output<uint32_t>(env, info[5], napi_uint32_array, params.k + 2,
+    uint32_t* boundaries = read_output<uint32_t>(env, info[3], napi_uint32_array, params.k + 2,
                                                  "boundariesOut must be a Uint32Array of at least k + 2 elements");
     std::vector<index::SearchHit> hits;
     Status status = store->search(query, params, &hits);
@@ -258,15 +289,15 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return join_ids(env, hits, boundaries + 1);
   }
 
-  // search(query, k, exact, rerank) -> Promise<[joined ids, boundaries, distances]>,
+  // search(query, params) -> Promise<[joined ids, boundaries, distances]>,
   // the layout of searchSync.
   Napi::Value Search(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto store = open_store(env);
-    const size_t dim = store->options().dim;
+    const size_t dim = store->dim();
     const float* data = read_floats(env, info[0], dim, "query");
     auto query = std::make_shared<std::vector<float>>(data, data + dim);
-    index::SearchParams params = read_params(env, info, 1);
+    index::SearchParams params = read_params(env, info[1]);
     auto hits = std::make_shared<std::vector<index::SearchHit>>();
     auto* worker = new PromiseWorker(
         env, [store, query, params, hits] { return store->search(query->data(), params, hits.get()); },
@@ -286,15 +317,15 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return worker->promise();
   }
 
-  // timeSearch(query, k, exact, rerank, iterations) -> median ns per search, timed in
+  // timeSearch(query, params, iterations) -> median ns per search, timed in
   // native code. Internal: the kernel benchmark subtracts it from searchSync's time to
   // get the cost of crossing the JS boundary alone.
   Napi::Value TimeSearch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto store = open_store(env);
-    const float* query = read_floats(env, info[0], store->options().dim, "query");
-    index::SearchParams params = read_params(env, info, 1);
-    const int iterations = info[4].IsNumber() ? std::max(1, info[4].As<Napi::Number>().Int32Value()) : 1000;
+    const float* query = read_floats(env, info[0], store->dim(), "query");
+    index::SearchParams params = read_params(env, info[1]);
+    const int iterations = info[2].IsNumber() ? std::max(1, info[2].As<Napi::Number>().Int32Value()) : 1000;
     std::vector<index::SearchHit> hits;
     std::vector<double> rounds;
     for (int round = 0; round < 7; ++round) {
@@ -310,13 +341,29 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return Napi::Number::New(env, rounds[rounds.size() / 2]);
   }
 
+  // stats() -> { items, indexBytes, vectorBytes, leaves, innerNodes, depth, pageSize, leafCapacity }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    index::IndexStats stats = open_store(env)->stats();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("items", double(stats.items));
+    result.Set("indexBytes", double(stats.index_bytes));
+    result.Set("vectorBytes", double(stats.vector_bytes));
+    result.Set("leaves", double(stats.leaves));
+    result.Set("innerNodes", double(stats.inner_nodes));
+    result.Set("depth", double(stats.depth));
+    result.Set("pageSize", double(stats.page_size));
+    result.Set("leafCapacity", double(stats.leaf_capacity));
+    return result;
+  }
+
   // Drops this handle's reference; work already queued keeps its own until it ends.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     store_.reset();
     return info.Env().Undefined();
   }
 
-  std::shared_ptr<ExactStore> store_;
+  std::shared_ptr<index::VectorIndex> store_;
 };
 
 }  // namespace
