@@ -347,8 +347,25 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
     const kernels::I8Query leaf_query{query_codes.data(), query_biased.data()};
     TopK candidates(resolved.rerank);
     std::vector<int32_t> row_dots(layout_.capacity);
+    // Leaves come from DRAM: while one is scanned, the next is prefetched line by line
+    // (its codes are count * dim contiguous bytes; the hardware prefetcher alone stalls
+    // at every 4 KiB boundary).
+    auto prefetch_leaf = [&](size_t p) {
+      if (p >= probes) return;
+      const LeafPage& next = *leaves_[leaf_candidates[p].second].page;
+      const char* bytes = reinterpret_cast<const char*>(next.codes());
+      const size_t length = size_t(next.count()) * dim;
+      for (size_t offset = 0; offset < length; offset += 64) __builtin_prefetch(bytes + offset);
+      __builtin_prefetch(next.slots());
+      __builtin_prefetch(next.versions());
+      __builtin_prefetch(next.scales());
+      __builtin_prefetch(next.norms());
+      __builtin_prefetch(next.code_sums());
+    };
+    prefetch_leaf(0);
     for (size_t p = 0; p < probes; ++p) {
       if (p > 0 && leaf_candidates[p].first > limit) break;
+      prefetch_leaf(p + 1);
       const LeafPage& page = *leaves_[leaf_candidates[p].second].page;
       const uint32_t count = page.count();
       kernels.dot_i8_rows(leaf_query, page.codes(), count, dim, dim, page.code_sums(), row_dots.data());
@@ -361,8 +378,15 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
         if (distance < candidates.threshold() && entry_live(slots[r], versions[r])) candidates.push(distance, slots[r]);
       }
     }
+    // Rerank: the candidates' f32 rows are scattered in DRAM; request them all before
+    // reading any, so their misses overlap instead of queueing one after another.
+    std::vector<Candidate> shortlist = candidates.take_sorted();
+    for (const Candidate& c : shortlist) {
+      const char* row = reinterpret_cast<const char*>(&vectors_[size_t(c.slot) * dim]);
+      for (size_t offset = 0; offset < dim * sizeof(float); offset += 64) __builtin_prefetch(row + offset);
+    }
     TopK top(params.k);
-    for (const Candidate& c : candidates.take_sorted()) top.push(exact_distance(c.slot), c.slot);
+    for (const Candidate& c : shortlist) top.push(exact_distance(c.slot), c.slot);
     best = top.take_sorted();
   }
   hits->reserve(best.size());
