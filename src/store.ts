@@ -38,7 +38,7 @@ export interface StoreOptions {
   index?: IndexKind;
   /** `flat` only: scan mode. Default `'none'` (exact). Atlas always uses INT8 + f32 rerank. */
   quantization?: Quantization;
-  /** `atlas` only: bytes per leaf page, a multiple of 4096. Default 65536. */
+  /** `atlas` only: bytes per leaf page, a multiple of 4096 up to 1 MiB. Default 262144 (see docs/atlas.md). */
   pageSize?: number;
   /** `atlas` only: children per inner node at most, 4 to 1024. Default 64. */
   fanout?: number;
@@ -61,7 +61,7 @@ export interface SearchOptions {
   /** INT8 candidates re-scored in f32; 0 = the index's default (flat: max(4k, 40)). */
   rerank?: number;
   /**
-   * `atlas`: the recall-versus-speed knob, in (0, 1]. Default 0.3. It sets `probes`,
+   * `atlas`: the recall-versus-speed knob, in (0, 1]. Default 0.35. It sets `probes`,
    * `beam`, `eps` and `rerank` from the tree's size; 1 scans every leaf.
    */
   effort?: number;
@@ -185,7 +185,7 @@ export class Store {
         fail('INVALID_ARGUMENT', "pageSize and fanout apply to the atlas index: pass index: 'atlas' or omit them");
       }
     }
-    const pageSize = options.pageSize === undefined ? 65536 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
+    const pageSize = options.pageSize === undefined ? 262144 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
     if (pageSize % 4096 !== 0) fail('INVALID_ARGUMENT', `pageSize must be a multiple of 4096, got ${pageSize}`);
     const fanout = options.fanout === undefined ? 64 : checkInteger(options.fanout, 'fanout', 4, 1024);
     const native = new binding.NativeStore(dim, METRICS[metric], QUANTIZATIONS[quantization], INDEX_KINDS[index], pageSize, fanout);

@@ -241,21 +241,20 @@ IndexStats Atlas::stats() const {
 
 SearchParams Atlas::resolve(const SearchParams& params) const {
   SearchParams resolved = params;
-  const double effort = params.effort > 0 ? std::min(1.0, params.effort) : 0.3;
+  const double effort = params.effort > 0 ? std::min(1.0, params.effort) : kDefaultEffort;
   const double leaves = std::max<double>(1, leaves_.size());
   if (resolved.probes == 0) {
-    // Scale-aware: probes grow as a power of the leaf count, so the same effort gives a
+    // Scale-aware: probes grow as a power of the leaf count, so one effort gives a
     // similar recall on small and large trees; effort 1 scans every leaf.
     resolved.probes = effort >= 1 ? leaves_.size() : static_cast<size_t>(std::ceil(std::pow(leaves, effort)));
     resolved.probes = std::max<size_t>(resolved.probes, 2);
   }
-  if (resolved.beam == 0) {
-    resolved.beam = effort >= 1 ? nodes_.size()
-                                : 4 + static_cast<size_t>(std::ceil(3.0 * resolved.probes / double(options_.fanout) * 4));
-  }
+  // Inner nodes are small next to leaves: expanding twice as many as there are probes
+  // keeps enough leaf candidates in view for the pruning to choose from.
+  if (resolved.beam == 0) resolved.beam = effort >= 1 ? nodes_.size() : 4 + 2 * resolved.probes;
   if (resolved.eps < 0) resolved.eps = effort >= 1 ? std::numeric_limits<double>::infinity() : 2.0 + 20.0 * effort;
   if (resolved.rerank == 0) {
-    resolved.rerank = std::max<size_t>(40, static_cast<size_t>(std::ceil(params.k * (3 + 12 * effort))));
+    resolved.rerank = std::max<size_t>(20, static_cast<size_t>(std::ceil(params.k * (2 + 6 * effort))));
   }
   resolved.rerank = std::max(resolved.rerank, params.k);
   return resolved;

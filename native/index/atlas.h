@@ -36,7 +36,7 @@ namespace loci::index {
 struct AtlasOptions {
   size_t dim = 0;
   Metric metric = Metric::l2;
-  size_t page_size = 65536;  // leaf page bytes, a multiple of 4 KiB
+  size_t page_size = 262144;  // leaf page bytes, a multiple of 4 KiB (default: docs/atlas.md)
   size_t fanout = 64;        // children per inner node at most
   double build_fill = 0.75;  // bulk build fills leaves to this fraction of capacity
   unsigned build_threads = 2;
@@ -44,6 +44,8 @@ struct AtlasOptions {
 
 class Atlas final : public VectorIndex {
  public:
+  static constexpr double kDefaultEffort = 0.35;
+
   static Status create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas);
 
   Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) override;
