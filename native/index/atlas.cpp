@@ -13,6 +13,7 @@
 #include "index/topk.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
+#include "kernels/stream.h"
 
 namespace loci::index {
 namespace {
@@ -367,7 +368,7 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
       prefetch_leaf(p + 1);
       const LeafPage& page = *leaves_[leaf_candidates[p].second].page;
       const uint32_t count = page.count();
-      kernels.dot_i8_rows(leaf_query, page.codes(), count, dim, dim, page.code_sums(), row_dots.data());
+      kernels::dot_i8_rows_stream(kernels, leaf_query, page.codes(), count, dim, dim, page.code_sums(), row_dots.data());
       const uint32_t* slots = page.slots();
       const uint32_t* versions = page.versions();
       const float* scales = page.scales();

@@ -11,6 +11,7 @@
 #include "index/topk.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
+#include "kernels/stream.h"
 
 namespace loci::index {
 namespace {
@@ -230,9 +231,9 @@ void ExactStore::scan_f32(const float* query, float query_norm, Sink&& sink) con
     const size_t rows = std::min(kScanBlock, count - first);
     const float* block = &vectors_[first * dim];
     if (options_.metric == Metric::l2) {
-      k.l2sq_f32_rows(query, block, rows, dim, dim, distances);
+      kernels::l2sq_f32_rows_stream(k, query, block, rows, dim, dim, distances);
     } else {
-      k.dot_f32_rows(query, block, rows, dim, dim, distances);
+      kernels::dot_f32_rows_stream(k, query, block, rows, dim, dim, distances);
       for (size_t r = 0; r < rows; ++r) {
         distances[r] = options_.metric == Metric::cosine
                            ? cosine_distance(distances[r], query_norm, norms_[first + r])
@@ -272,7 +273,7 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
     const float query_norm_sq = query_norm * query_norm;
     for (size_t first = 0; first < count; first += kScanBlock) {
       const size_t rows = std::min(kScanBlock, count - first);
-      k.dot_i8_rows(prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
+      kernels::dot_i8_rows_stream(k, prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
       for (size_t r = 0; r < rows; ++r) {
         const size_t slot = first + r;
         const float dot = q.scale * scales_[slot] * float(dots[r]);

@@ -6,6 +6,7 @@
 #include "harness.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
+#include "kernels/stream.h"
 #include "kernels/variants.h"
 
 using namespace loci::kernels;
@@ -122,6 +123,37 @@ TEST(row_kernels_match_serial) {
         set->dot_i8_rows({q_codes.data(), biased.data()}, row_codes.data(), count, dim, stride, row_sums.data(), got_i8.data());
         ref.dot_i8_rows({q_codes.data(), biased.data()}, row_codes.data(), count, dim, stride, row_sums.data(), want_i8.data());
         for (size_t r = 0; r < count; ++r) CHECK_MSG(got_i8[r] == want_i8[r], where);
+      }
+    }
+  }
+}
+
+TEST(stream_kernels_match_plain_kernels) {
+  std::mt19937_64 rng(loci::test::test_seed() + 3);
+  for (const KernelSet* set : runnable_variants()) {
+    for (size_t dim : {7u, 64u, 769u}) {
+      for (size_t count : {1u, 7u, 8u, 9u, 17u, 100u}) {
+        const size_t stride = dim + 3;
+        auto query = random_floats(rng, dim);
+        auto rows = random_floats(rng, stride * count);
+        std::vector<float> plain(count), streamed(count);
+        set->dot_f32_rows(query.data(), rows.data(), count, dim, stride, plain.data());
+        dot_f32_rows_stream(*set, query.data(), rows.data(), count, dim, stride, streamed.data());
+        CHECK(plain == streamed);
+        set->l2sq_f32_rows(query.data(), rows.data(), count, dim, stride, plain.data());
+        l2sq_f32_rows_stream(*set, query.data(), rows.data(), count, dim, stride, streamed.data());
+        CHECK(plain == streamed);
+        auto q_codes = random_codes(rng, dim);
+        auto row_codes = random_codes(rng, stride * count);
+        std::vector<uint8_t> biased(dim);
+        bias_query_codes(q_codes.data(), dim, biased.data());
+        std::vector<int32_t> sums(count, 0), plain_i8(count), streamed_i8(count);
+        for (size_t r = 0; r < count; ++r)
+          for (size_t i = 0; i < dim; ++i) sums[r] += row_codes[r * stride + i];
+        set->dot_i8_rows({q_codes.data(), biased.data()}, row_codes.data(), count, dim, stride, sums.data(), plain_i8.data());
+        dot_i8_rows_stream(*set, {q_codes.data(), biased.data()}, row_codes.data(), count, dim, stride, sums.data(),
+                           streamed_i8.data());
+        CHECK(plain_i8 == streamed_i8);
       }
     }
   }
