@@ -2,11 +2,11 @@
 // The `loci` command. Subcommands:
 //   loci bench [--quick] [--dataset NAME] [--queries N]   recall and speed on a dataset
 //   loci capabilities                                     the SIMD kernels in use
-import { capabilities, Store, type Quantization } from './index';
+import { capabilities, Store, type StoreOptions } from './index';
 
 const USAGE = `usage:
   loci bench [--quick] [--dataset NAME] [--queries N]
-      Builds the store in each mode on a benchmark dataset and reports recall@10
+      Builds the store in each mode (flat exact, flat INT8, Atlas) on a benchmark dataset and reports recall@10
       against exact ground truth, single-thread QPS and latency. --quick uses
       clustered-10k (768-d, generated and cached on first use) and 1,000 queries.
       Datasets: clustered-10k, clustered-100k, clustered-1m, fashion-mnist.
@@ -55,11 +55,13 @@ async function bench(argv: string[]): Promise<void> {
   console.log(`dataset  ${data.name}: ${data.baseCount} x ${data.dim}, ${data.queryCount} queries, metric ${data.metric}, k ${k}`);
   console.log(`kernels  ${capabilities().isa}, node ${process.version}\n`);
   console.log('store              build s   recall@10   QPS      p50 us   p99 us');
-  for (const [label, quantization, exact] of [
-    ['exact f32', 'none', false],
-    ['int8 + f32 rerank', 'int8', false],
-  ] as Array<[string, Quantization, boolean]>) {
-    const store = await Store.open({ dim: data.dim, metric: data.metric, quantization });
+  const configurations: Array<[string, Partial<StoreOptions>]> = [
+    ['flat, exact f32', { index: 'flat', quantization: 'none' }],
+    ['flat, int8+rerank', { index: 'flat', quantization: 'int8' }],
+    ['atlas, effort 0.35', { index: 'atlas' }],
+  ];
+  for (const [label, options] of configurations) {
+    const store = await Store.open({ dim: data.dim, metric: data.metric, ...options });
     const buildStart = performance.now();
     const batch = 1000;
     for (let first = 0; first < data.baseCount; first += batch) {
@@ -76,7 +78,7 @@ async function bench(argv: string[]): Promise<void> {
     for (let q = 0; q < data.queryCount; q++) {
       const query = data.queries.subarray(q * data.dim, (q + 1) * data.dim);
       const started = performance.now();
-      const result = store.searchSync(query, { k, exact });
+      const result = store.searchSync(query, { k });
       latencies[q] = performance.now() - started;
       const expected = new Set<string>();
       for (let j = 0; j < k; j++) expected.add(String(truth[q * k + j]));

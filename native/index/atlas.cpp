@@ -247,7 +247,10 @@ SearchParams Atlas::resolve(const SearchParams& params) const {
   if (resolved.probes == 0) {
     // Scale-aware: probes grow as a power of the leaf count, so one effort gives a
     // similar recall on small and large trees; effort 1 scans every leaf.
-    resolved.probes = effort >= 1 ? leaves_.size() : static_cast<size_t>(std::ceil(std::pow(leaves, effort)));
+    // The floor of 24 * effort keeps small trees (a few dozen leaves, where the power
+    // gives only 3 or 4) at the recall the same effort gives on large ones.
+    resolved.probes = effort >= 1 ? leaves_.size()
+                                  : static_cast<size_t>(std::ceil(std::max(std::pow(leaves, effort), 24 * effort)));
     resolved.probes = std::max<size_t>(resolved.probes, 2);
   }
   // Inner nodes are small next to leaves: expanding twice as many as there are probes
