@@ -67,12 +67,14 @@ async function runJs(): Promise<{ text: string; json: unknown }> {
   const query = gaussianFill(new Float32Array(DIM), random);
   const lines: string[] = [];
   const rows: unknown[] = [];
-  lines.push(`JS-visible calls: exact store, ${ROWS} x ${DIM}, k = ${K}, metric l2 (median ns per call)`);
-  lines.push('(native search and searchSync interleaved round by round; overhead = median per-round difference)');
-  lines.push('mode   native search  searchSync  overhead  search (async)  get     has');
+  lines.push(`JS-visible calls: exact store, d = ${DIM}, k = ${K}, metric l2 (median ns per call)`);
+  lines.push('(native search and searchSync interleaved round by round; overhead = median per-round difference;');
+  lines.push(` the ${ROWS}-row store is the target's case, the 16-row store isolates the crossing itself)`);
+  lines.push('rows  mode   native search  searchSync  overhead  search (async)  get     has');
+  for (const rowCount of [ROWS, 16])
   for (const quantization of ['none', 'int8'] as Quantization[]) {
     const store = await Store.open({ dim: DIM, metric: 'l2', quantization });
-    await store.add(Array.from({ length: ROWS }, (_, i) => ({ id: `m${i}`, vector: vectors.subarray(i * DIM, (i + 1) * DIM) })));
+    await store.add(Array.from({ length: rowCount }, (_, i) => ({ id: `m${i}`, vector: vectors.subarray(i * DIM, (i + 1) * DIM) })));
     // The same native handle searchSync uses (a private field: benchmarks only).
     const native = (store as unknown as { native: NativeStoreHandle }).native;
     // Native and JS timings alternate round by round, so both see the same machine load;
@@ -102,10 +104,11 @@ async function runJs(): Promise<{ text: string; json: unknown }> {
           void store.search(query, { k: K }).then(() => deferred.resolve());
         },
       },
-      { name: 'get', fn: () => store.get('m500') },
-      { name: 'has', fn: () => store.has('m500') },
+      { name: 'get', fn: () => store.get('m5') },
+      { name: 'has', fn: () => store.has('m5') },
     ]);
     const row = {
+      rows: rowCount,
       quantization,
       nativeSearchNs: nativeNs,
       searchSyncNs: syncNs,
@@ -118,7 +121,7 @@ async function runJs(): Promise<{ text: string; json: unknown }> {
     rows.push(row);
     const f = (x: number | undefined): string => (x === undefined ? '-' : Math.round(x).toString());
     lines.push(
-      `${quantization.padEnd(6)} ${f(nativeNs).padStart(13)}  ${f(syncNs).padStart(10)}  ${f(row.overheadNs).padStart(8)}  ${f(row.searchAsyncNs).padStart(14)}  ${f(row.getNs).padStart(6)}  ${f(row.hasNs).padStart(5)}`,
+      `${String(rowCount).padEnd(5)} ${quantization.padEnd(6)} ${f(nativeNs).padStart(13)}  ${f(syncNs).padStart(10)}  ${f(row.overheadNs).padStart(8)}  ${f(row.searchAsyncNs).padStart(14)}  ${f(row.getNs).padStart(6)}  ${f(row.hasNs).padStart(5)}`,
     );
     await store.close();
   }
@@ -126,7 +129,7 @@ async function runJs(): Promise<{ text: string; json: unknown }> {
   const b = vectors.subarray(DIM, 2 * DIM);
   const dot = await runSuite([{ name: 'js f32 dot 768', fn: () => jsDot(a, b) }]);
   lines.push(`plain JS f32 dot at d=768: ${Math.round(dot.get('js f32 dot 768') as number)} ns (for scale)`);
-  const worst = Math.max(...rows.map((r) => (r as { overheadNs: number }).overheadNs));
+  const worst = Math.max(...rows.filter((r) => (r as { rows: number }).rows === ROWS).map((r) => (r as { overheadNs: number }).overheadNs));
   lines.push(`target: searchSync overhead above the native scan < 2000 ns: ${worst < 2000 ? 'PASS' : 'MISS'} (worst ${Math.round(worst)} ns)`);
   return { text: lines.join('\n'), json: { rows, jsDotNs: dot.get('js f32 dot 768'), worstOverheadNs: worst } };
 }

@@ -20,6 +20,10 @@ namespace {
 // distance buffer stays in L1.
 constexpr size_t kScanBlock = 256;
 
+// Below this many bytes a full scan mostly hits L2/L3 and the streaming kernels'
+// prefetches only cost time (measured: 1,000 x 768 f32, 41 us plain vs 59 us streamed).
+constexpr size_t kStreamScanBytes = size_t(8) << 20;
+
 // In double: a float32 sum of squares underflows to 0 for |v| < ~1e-19, and cosine would
 // then treat a short vector as the zero vector.
 float vector_norm(const float* vector, size_t dim) {
@@ -226,14 +230,23 @@ template <class Sink>
 void ExactStore::scan_f32(const float* query, float query_norm, Sink&& sink) const {
   const kernels::KernelSet& k = kernels::active();
   const size_t dim = options_.dim, count = ids_.size();
+  const bool stream = count * dim * sizeof(float) > kStreamScanBytes;
   float distances[kScanBlock];
   for (size_t first = 0; first < count; first += kScanBlock) {
     const size_t rows = std::min(kScanBlock, count - first);
     const float* block = &vectors_[first * dim];
     if (options_.metric == Metric::l2) {
-      kernels::l2sq_f32_rows_stream(k, query, block, rows, dim, dim, distances);
+      if (stream) {
+        kernels::l2sq_f32_rows_stream(k, query, block, rows, dim, dim, distances);
+      } else {
+        k.l2sq_f32_rows(query, block, rows, dim, dim, distances);
+      }
     } else {
-      kernels::dot_f32_rows_stream(k, query, block, rows, dim, dim, distances);
+      if (stream) {
+        kernels::dot_f32_rows_stream(k, query, block, rows, dim, dim, distances);
+      } else {
+        k.dot_f32_rows(query, block, rows, dim, dim, distances);
+      }
       for (size_t r = 0; r < rows; ++r) {
         distances[r] = options_.metric == Metric::cosine
                            ? cosine_distance(distances[r], query_norm, norms_[first + r])
@@ -273,7 +286,11 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
     const float query_norm_sq = query_norm * query_norm;
     for (size_t first = 0; first < count; first += kScanBlock) {
       const size_t rows = std::min(kScanBlock, count - first);
-      kernels::dot_i8_rows_stream(k, prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
+      if (count * dim > kStreamScanBytes) {
+        kernels::dot_i8_rows_stream(k, prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
+      } else {
+        k.dot_i8_rows(prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
+      }
       for (size_t r = 0; r < rows; ++r) {
         const size_t slot = first + r;
         const float dot = q.scale * scales_[slot] * float(dots[r]);

@@ -64,6 +64,11 @@ struct KernelSet {
   // row_sums[i] must equal the sum of row i's codes (see I8Query).
   void (*dot_i8_rows)(I8Query query, const int8_t* rows, size_t count, size_t dim,
                       size_t stride, const int32_t* row_sums, int32_t* out);
+
+  // Below this dimension dot_i8_rows reads its rows one after another in address order,
+  // a pattern the hardware prefetcher follows by itself; the streaming wrappers
+  // (stream.h) then add no software prefetch, which would only slow it down. 0: never.
+  size_t dot_i8_rows_in_order_below = 0;
 };
 
 /// The kernels chosen for this process: the best ISA the CPU supports, or the one named

@@ -28,6 +28,9 @@ void stream_rows(const T* rows, size_t count, size_t dim, size_t stride, Kernel&
 
 void dot_i8_rows_stream(const KernelSet& set, I8Query query, const int8_t* rows, size_t count, size_t dim,
                         size_t stride, const int32_t* row_sums, int32_t* out) {
+  // E.g. the VNNI kernel below 1600 dimensions (query in registers, rows in order) reads
+  // DRAM at ~27 GB/s on its own at d=768; with these prefetches ~21 GB/s.
+  if (dim < set.dot_i8_rows_in_order_below) return set.dot_i8_rows(query, rows, count, dim, stride, row_sums, out);
   stream_rows(rows, count, dim, stride, [&](size_t first, size_t block) {
     set.dot_i8_rows(query, rows + first * stride, block, dim, stride, row_sums + first, out + first);
   });

@@ -13,7 +13,7 @@ using namespace loci::kernels;
 
 namespace {
 
-const size_t kDims[] = {1, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 129, 255, 384, 768, 769, 1536, 1537};
+const size_t kDims[] = {1, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 129, 255, 384, 768, 769, 1536, 1537, 1600, 2049};
 
 std::vector<const KernelSet*> runnable_variants() {
   std::vector<const KernelSet*> sets;
