@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "index/topk.h"
+#include "index/validate.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
 #include "kernels/stream.h"
@@ -54,26 +55,6 @@ Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(o
 }
 
 // ---- item table -----------------------------------------------------------------------
-
-Status Atlas::check_vector(const float* vector, const char* what, size_t index) const {
-  double norm_sq = 0;
-  for (size_t i = 0; i < options_.dim; ++i) {
-    if (!std::isfinite(vector[i])) {
-      return Status::error(StatusCode::invalid_vector,
-                           std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
-                               " has a non-finite value (" + std::to_string(vector[i]) + ") at component " +
-                               std::to_string(i) + ": vectors must contain only finite numbers");
-    }
-    norm_sq += double(vector[i]) * double(vector[i]);
-  }
-  if (norm_sq > double(std::numeric_limits<float>::max())) {
-    return Status::error(StatusCode::invalid_vector,
-                         std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
-                             " is too long for float32 arithmetic (its squared length exceeds 3.4e38): "
-                             "scale it down, e.g. normalise it");
-  }
-  return Status::ok();
-}
 
 uint32_t Atlas::allocate_slot(const std::string& id) {
   uint32_t slot;
@@ -127,28 +108,10 @@ float Atlas::estimate(float dot, float query_norm, float row_norm) const {
 // ---- public writes --------------------------------------------------------------------
 
 Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
-  if (ids.size() != count) return Status::error(StatusCode::invalid_argument, "ids and vectors differ in count");
   const size_t dim = options_.dim;
-  for (size_t i = 0; i < count; ++i) {
-    if (ids[i].empty() || ids[i].size() > kMaxIdBytes) {
-      return Status::error(StatusCode::invalid_argument, "id at index " + std::to_string(i) +
-                                                             " must be a non-empty string of at most " +
-                                                             std::to_string(kMaxIdBytes) + " bytes");
-    }
-    LOCI_RETURN_IF_ERROR(check_vector(vectors + i * dim, "vector of item", i));
-  }
+  LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  if (mode == WriteMode::insert) {
-    std::unordered_set<std::string> batch;
-    for (size_t i = 0; i < count; ++i) {
-      if (slot_of_.count(ids[i]) || !batch.insert(ids[i]).second) {
-        return Status::error(StatusCode::already_exists,
-                             "id '" + ids[i] + "' already exists" +
-                                 (slot_of_.count(ids[i]) ? "" : " (it appears twice in this batch)") +
-                                 ": use upsert() to replace a vector");
-      }
-    }
-  }
+  if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
   // A batch at least as large as the store: rebuild rather than insert one by one, so a
   // store filled in batches of any size gets the bulk build's balanced tree.
   const bool bulk = count >= std::max<size_t>(live_count_, 2 * layout_.capacity);
@@ -167,12 +130,7 @@ Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, siz
 
 Status Atlas::remove(const std::vector<std::string>& ids) {
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  for (const std::string& id : ids) {
-    if (!slot_of_.count(id)) {
-      return Status::error(StatusCode::not_found,
-                           "id '" + id + "' is not in the store: nothing was deleted (check with has())");
-    }
-  }
+  LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
   for (const std::string& id : ids) {
     auto found = slot_of_.find(id);
     if (found == slot_of_.end()) continue;  // repeated in the batch
@@ -192,9 +150,7 @@ Status Atlas::remove(const std::vector<std::string>& ids) {
 Status Atlas::get(const std::string& id, float* out) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   auto found = slot_of_.find(id);
-  if (found == slot_of_.end()) {
-    return Status::error(StatusCode::not_found, "id '" + id + "' is not in the store (check with has())");
-  }
+  if (found == slot_of_.end()) return unknown_id(id);
   std::memcpy(out, &vectors_[size_t(found->second) * options_.dim], options_.dim * sizeof(float));
   return Status::ok();
 }
@@ -268,7 +224,7 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
   if (params.k == 0 || params.k > kMaxK) {
     return Status::error(StatusCode::invalid_argument, "k must be an integer from 1 to " + std::to_string(kMaxK));
   }
-  LOCI_RETURN_IF_ERROR(check_vector(query, "query", SIZE_MAX));
+  LOCI_RETURN_IF_ERROR(check_vector(query, options_.dim, "query", SIZE_MAX));
   const size_t dim = options_.dim;
   const kernels::KernelSet& kernels = kernels::active();
   std::shared_lock<std::shared_mutex> lock(mutex_);

@@ -93,7 +93,6 @@ class Atlas final : public VectorIndex {
   explicit Atlas(const AtlasOptions& options, const LeafLayout& layout);
 
   // Item table.
-  Status check_vector(const float* vector, const char* what, size_t index) const;
   uint32_t allocate_slot(const std::string& id);
   void store_vector(uint32_t slot, const float* vector);
   bool entry_live(uint32_t slot, uint32_t version) const { return alive_[slot] && versions_[slot] == version; }

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "index/topk.h"
+#include "index/validate.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
 #include "kernels/stream.h"
@@ -32,19 +33,6 @@ float vector_norm(const float* vector, size_t dim) {
   return static_cast<float>(std::sqrt(sum));
 }
 
-Status check_id(const std::string& id, size_t index) {
-  if (id.empty()) {
-    return Status::error(StatusCode::invalid_argument,
-                         "id at index " + std::to_string(index) + " is empty: ids must be non-empty strings");
-  }
-  if (id.size() > kMaxIdBytes) {
-    return Status::error(StatusCode::invalid_argument, "id at index " + std::to_string(index) + " is " +
-                                                           std::to_string(id.size()) + " bytes: ids are limited to " +
-                                                           std::to_string(kMaxIdBytes) + " bytes of UTF-8");
-  }
-  return Status::ok();
-}
-
 }  // namespace
 
 Status ExactStore::create(const ExactStoreOptions& options, std::unique_ptr<ExactStore>* store) {
@@ -57,29 +45,6 @@ Status ExactStore::create(const ExactStoreOptions& options, std::unique_ptr<Exac
     return Status::error(StatusCode::invalid_argument, "unknown quantization: use none (0) or int8 (1)");
   }
   store->reset(new ExactStore(options));
-  return Status::ok();
-}
-
-Status ExactStore::check_vector(const float* vector, const char* what, size_t index) const {
-  double norm_sq = 0;  // in double: the float32 sum is what must not overflow
-  for (size_t i = 0; i < options_.dim; ++i) {
-    if (!std::isfinite(vector[i])) {
-      return Status::error(StatusCode::invalid_vector,
-                           std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
-                               " has a non-finite value (" +
-                               std::to_string(vector[i]) + ") at component " + std::to_string(i) +
-                               ": vectors must contain only finite numbers");
-    }
-    norm_sq += double(vector[i]) * double(vector[i]);
-  }
-  // Invariant: |v|^2 fits in a float, so by Cauchy-Schwarz every dot product and every
-  // partial sum the f32 kernels form stays finite, and no distance can be NaN.
-  if (norm_sq > double(std::numeric_limits<float>::max())) {
-    return Status::error(StatusCode::invalid_vector,
-                         std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index)) +
-                             " is too long for float32 arithmetic (its squared length exceeds 3.4e38): "
-                             "scale it down, e.g. normalise it");
-  }
   return Status::ok();
 }
 
@@ -137,28 +102,10 @@ void ExactStore::remove_slot(uint32_t slot) {
 
 Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors, size_t count,
                        WriteMode mode) {
-  if (ids.size() != count) {
-    return Status::error(StatusCode::invalid_argument, "got " + std::to_string(ids.size()) + " ids for " +
-                                                           std::to_string(count) + " vectors");
-  }
   const size_t dim = options_.dim;
-  for (size_t i = 0; i < count; ++i) {
-    LOCI_RETURN_IF_ERROR(check_id(ids[i], i));
-    LOCI_RETURN_IF_ERROR(check_vector(vectors + i * dim, "vector of item", i));
-  }
+  LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  if (mode == WriteMode::insert) {
-    std::unordered_set<std::string> batch;
-    batch.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      if (slot_of_.count(ids[i]) || !batch.insert(ids[i]).second) {
-        return Status::error(StatusCode::already_exists,
-                             "id '" + ids[i] + "' already exists" +
-                                 (slot_of_.count(ids[i]) ? "" : " (it appears twice in this batch)") +
-                                 ": use upsert() to replace a vector");
-      }
-    }
-  }
+  if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
   for (size_t i = 0; i < count; ++i) {
     auto found = slot_of_.find(ids[i]);
     if (found != slot_of_.end()) {
@@ -172,12 +119,7 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
 
 Status ExactStore::remove(const std::vector<std::string>& ids) {
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  for (const std::string& id : ids) {
-    if (!slot_of_.count(id)) {
-      return Status::error(StatusCode::not_found,
-                           "id '" + id + "' is not in the store: nothing was deleted (check with has())");
-    }
-  }
+  LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
   for (const std::string& id : ids) {
     auto found = slot_of_.find(id);
     if (found != slot_of_.end()) remove_slot(found->second);  // a repeated id is removed once
@@ -188,9 +130,7 @@ Status ExactStore::remove(const std::vector<std::string>& ids) {
 Status ExactStore::get(const std::string& id, float* out) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   auto found = slot_of_.find(id);
-  if (found == slot_of_.end()) {
-    return Status::error(StatusCode::not_found, "id '" + id + "' is not in the store (check with has())");
-  }
+  if (found == slot_of_.end()) return unknown_id(id);
   std::memcpy(out, &vectors_[size_t(found->second) * options_.dim], options_.dim * sizeof(float));
   return Status::ok();
 }
@@ -261,7 +201,7 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
   if (params.k == 0 || params.k > kMaxK) {
     return Status::error(StatusCode::invalid_argument, "k must be an integer from 1 to " + std::to_string(kMaxK));
   }
-  LOCI_RETURN_IF_ERROR(check_vector(query, "query", SIZE_MAX));
+  LOCI_RETURN_IF_ERROR(check_vector(query, options_.dim, "query", SIZE_MAX));
   const size_t dim = options_.dim;
   const float query_norm = vector_norm(query, dim);
   std::shared_lock<std::shared_mutex> lock(mutex_);

@@ -55,7 +55,6 @@ class ExactStore final : public VectorIndex {
 
  private:
   explicit ExactStore(const ExactStoreOptions& options) : options_(options) {}
-  Status check_vector(const float* vector, const char* what, size_t index) const;
   void write_slot(uint32_t slot, const float* vector);
   void append_slot(const std::string& id, const float* vector);
   void remove_slot(uint32_t slot);
