@@ -58,8 +58,9 @@ class PromiseWorker : public Napi::AsyncWorker {
 // indexing) in a caller-owned Uint32Array, and JS slices them apart, which is far
 // cheaper. Pure-ASCII text (the common case) is built as a one-byte string without
 // UTF-8 decoding.
-Napi::String join_ids(Napi::Env env, const std::vector<index::SearchHit>& hits, uint32_t* boundaries) {
-  std::string joined;
+Napi::String join_ids(Napi::Env env, const std::vector<index::SearchHit>& hits, uint32_t* boundaries,
+                      std::string& joined) {
+  joined.clear();
   bool ascii = true;
   uint32_t units = 0;
   boundaries[0] = 0;
@@ -141,13 +142,16 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
  private:
-  // The store, shared with workers in flight so close() cannot free it under them.
-  std::shared_ptr<index::VectorIndex> open_store(Napi::Env env) {
+  // For sync calls: no reference-count traffic; close() cannot run during the call.
+  const std::shared_ptr<index::VectorIndex>& open_store_ref(Napi::Env env) {
     if (!store_) {
       throw make_error(env, Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()"));
     }
     return store_;
   }
+
+  // The store, shared with workers in flight so close() cannot free it under them.
+  std::shared_ptr<index::VectorIndex> open_store(Napi::Env env) { return open_store_ref(env); }
 
   std::vector<std::string> read_ids(Napi::Env env, Napi::Value value) {
     if (!value.IsArray()) throw argument_error(env, "ids must be an array of strings");
@@ -274,19 +278,21 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   // joined.slice(boundariesOut[i + 1], boundariesOut[i + 2]).
   Napi::Value SearchSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto store = open_store(env);
+    const auto& store = open_store_ref(env);
     const float* query = read_floats(env, info[0], store->dim(), "query");
     index::SearchParams params = read_params(env, info[1]);
     float* distances = read_output<float>(env, info[2], napi_float32_array, params.k,
                                           "distancesOut must be a Float32Array of at least k floats");
     uint32_t* boundaries = read_output<uint32_t>(env, info[3], napi_uint32_array, params.k + 2,
                                                  "boundariesOut must be a Uint32Array of at least k + 2 elements");
-    std::vector<index::SearchHit> hits;
+    // The JS thread is the only caller of the sync path: its scratch is reused, so a
+    // search allocates nothing here once the buffers have grown.
+    std::vector<index::SearchHit>& hits = sync_hits_;
     Status status = store->search(query, params, &hits);
     if (!status.is_ok()) throw make_error(env, status);
     for (size_t i = 0; i < hits.size(); ++i) distances[i] = hits[i].distance;
     boundaries[0] = static_cast<uint32_t>(hits.size());  // count first, then the ends
-    return join_ids(env, hits, boundaries + 1);
+    return join_ids(env, hits, boundaries + 1, sync_joined_);
   }
 
   // search(query, params) -> Promise<[joined ids, boundaries, distances]>,
@@ -306,7 +312,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
           Napi::Uint32Array boundaries = Napi::Uint32Array::New(env, hits->size() + 2);
           for (size_t i = 0; i < hits->size(); ++i) distances[i] = (*hits)[i].distance;
           boundaries[0] = static_cast<uint32_t>(hits->size());
-          Napi::String joined = join_ids(env, *hits, boundaries.Data() + 1);
+          std::string scratch;
+          Napi::String joined = join_ids(env, *hits, boundaries.Data() + 1, scratch);
           Napi::Array result = Napi::Array::New(env, 3);
           result.Set(0u, joined);
           result.Set(1u, boundaries);
@@ -364,6 +371,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
   std::shared_ptr<index::VectorIndex> store_;
+  std::vector<index::SearchHit> sync_hits_;  // searchSync's scratch (JS thread only)
+  std::string sync_joined_;
 };
 
 }  // namespace
