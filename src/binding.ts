@@ -3,6 +3,9 @@
 import * as path from 'node:path';
 
 import { LociError } from './errors';
+// Type-only: the public, documented shapes are what the addon returns.
+import type { Capabilities } from './index';
+import type { StoreStats } from './store';
 
 /** The native store handle; see native/addon/store_wrap.cpp for the contract. */
 export interface NativeStoreHandle {
@@ -15,33 +18,15 @@ export interface NativeStoreHandle {
   /** params: [k, exact, rerank, effort, probes, beam, eps] (store_wrap.cpp). */
   searchSync(query: Float32Array, params: Float64Array, distancesOut: Float32Array, boundariesOut: Uint32Array): string;
   search(query: Float32Array, params: Float64Array): Promise<[string, Uint32Array, Float32Array]>;
-  stats(): NativeStats;
+  stats(): StoreStats;
   close(): void;
   /** Internal (benchmarks): median ns per search timed inside native code. */
   timeSearch(query: Float32Array, params: Float64Array, iterations: number): number;
 }
 
-export interface NativeStats {
-  items: number;
-  indexBytes: number;
-  vectorBytes: number;
-  leaves: number;
-  innerNodes: number;
-  depth: number;
-  pageSize: number;
-  leafCapacity: number;
-}
-
-export interface NativeCapabilities {
-  isa: string;
-  compiled: string[];
-  supported: string[];
-  arch: string;
-}
-
 interface NativeBinding {
   setErrorClass(errorClass: typeof LociError): void;
-  capabilities(): NativeCapabilities;
+  capabilities(): Capabilities;
   /** Internal (benchmarks): quantizes with the engine's quantizer, returns the scale. */
   quantize(values: Float32Array, codesOut: Int8Array): number;
   NativeStore: new (

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { binding, type NativeCapabilities } from './binding';
+import { binding } from './binding';
 
 export { LociError, type LociErrorCode } from './errors';
 export {
@@ -34,6 +34,5 @@ export interface Capabilities {
 
 /** Reports which SIMD kernels the native core chose for this CPU. */
 export function capabilities(): Capabilities {
-  const native: NativeCapabilities = binding.capabilities();
-  return { isa: native.isa, compiled: native.compiled, supported: native.supported, arch: native.arch };
+  return binding.capabilities();
 }
