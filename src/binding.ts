@@ -7,19 +7,52 @@ import { LociError } from './errors';
 import type { Capabilities } from './index';
 import type { StoreStats } from './store';
 
+/** A store's shape as enum numbers (native/index/metric.h; index 0 flat, 1 atlas). */
+interface NativeShape {
+  dim: number;
+  metric: number;
+  quantization: number;
+  index: number;
+  pageSize: number;
+  fanout: number;
+}
+
+/** What NativeStore.open resolves to: the store's shape (as created or as stored) and what recovery did. */
+export interface NativeOpenReport extends NativeShape {
+  created: boolean;
+  replayedRecords: number;
+  replayedBytes: number;
+  loadMs: number;
+  replayMs: number;
+  recoveryNote: string;
+}
+
+/** Options for NativeStore.open; shape numbers -1 / 0 = default or as stored (engine.h). */
+export interface NativeOpenConfig extends NativeShape {
+  dir?: string;
+  durability: number;
+  syncIntervalMs: number;
+  checkpointBytes: number;
+  recovery: number;
+}
+
 /** The native store handle; see native/addon/store_wrap.cpp for the contract. */
 export interface NativeStoreHandle {
-  add(ids: string[], vectors: Float32Array, upsert: boolean): Promise<void>;
+  open(config: NativeOpenConfig): Promise<NativeOpenReport>;
+  add(ids: string[], vectors: Float32Array, upsert: boolean, times?: Float64Array, texts?: string[], metas?: string[]): Promise<void>;
   remove(ids: string[]): Promise<void>;
   get(id: string): Float32Array;
+  /** [vector, time (NaN = none), text, meta JSON ('' = none)] */
+  getItem(id: string): [Float32Array, number, string, string];
   has(id: string): boolean;
   size(): number;
   /** Returns the ids joined; see store_wrap.cpp for the layout of boundariesOut. */
   /** params: [k, exact, rerank, effort, probes, beam, eps] (store_wrap.cpp). */
   searchSync(query: Float32Array, params: Float64Array, distancesOut: Float32Array, boundariesOut: Uint32Array): string;
   search(query: Float32Array, params: Float64Array): Promise<[string, Uint32Array, Float32Array]>;
+  checkpoint(compact: boolean): Promise<void>;
   stats(): StoreStats;
-  close(): void;
+  close(): Promise<void>;
   /** Internal (benchmarks): median ns per search timed inside native code. */
   timeSearch(query: Float32Array, params: Float64Array, iterations: number): number;
 }
@@ -29,14 +62,11 @@ interface NativeBinding {
   capabilities(): Capabilities;
   /** Internal (benchmarks): quantizes with the engine's quantizer, returns the scale. */
   quantize(values: Float32Array, codesOut: Int8Array): number;
-  NativeStore: new (
-    dim: number,
-    metric: number,
-    quantization: number,
-    kind: number,
-    pageSize: number,
-    fanout: number,
-  ) => NativeStoreHandle;
+  NativeStore: {
+    new (): NativeStoreHandle;
+    /** Checks a closed store's files; resolves to a report, rejects with CORRUPT. */
+    verify(dir: string): Promise<string>;
+  };
 }
 
 function load(): NativeBinding {

@@ -1,4 +1,4 @@
-import { binding, type NativeStoreHandle } from './binding';
+import { binding, type NativeOpenReport, type NativeStoreHandle } from './binding';
 import { LociError } from './errors';
 import { checkId, checkInteger, copyVector, fail, MAX_DIM, MAX_K, toQuery, type VectorLike } from './validate';
 
@@ -28,10 +28,34 @@ export type Quantization = 'none' | 'int8';
  */
 export type IndexKind = 'flat' | 'atlas';
 
+/**
+ * When a resolved write is on disk (durable stores). See docs/format/wal.md.
+ * - `'sync'` (default): every write is fsynced before its Promise resolves (writers in
+ *   flight at the same time share one fsync). Survives a process crash and power loss.
+ * - `'interval'`: the WAL is fsynced every `syncIntervalMs`. Survives a process crash; a
+ *   machine crash or power loss can lose the writes resolved in the last interval.
+ * - `'none'`: never fsynced between checkpoints. Survives a process crash (the OS holds
+ *   the bytes); a machine crash can lose every write since the last checkpoint.
+ */
+export type Durability = 'sync' | 'interval' | 'none';
+
+/**
+ * What opening a durable store does with a damaged WAL record. See docs/format/wal.md.
+ * - `'tolerate-torn-tail'` (default): a damaged last record (a write cut by a crash,
+ *   never acknowledged) is dropped; damage anywhere else fails with `CORRUPT`.
+ * - `'absolute'`: any damage fails with `CORRUPT`.
+ * - `'point-in-time'`: salvage: the store opens as of the last good record; later WAL
+ *   files are renamed `*.corrupt`.
+ */
+export type RecoveryMode = 'tolerate-torn-tail' | 'absolute' | 'point-in-time';
+
 /** Options for {@link Store.open}. */
 export interface StoreOptions {
-  /** Number of dimensions of every vector, 1 to 65536. */
-  dim: number;
+  /**
+   * Number of dimensions of every vector, 1 to 65536. Required to create a store;
+   * optional when reopening one (the stored value is used; a different one is refused).
+   */
+  dim?: number;
   /** Distance measure. Default `'cosine'`. */
   metric?: Metric;
   /** Index. Default `'flat'`. */
@@ -42,6 +66,17 @@ export interface StoreOptions {
   pageSize?: number;
   /** `atlas` only: children per inner node at most, 4 to 1024. Default 64. */
   fanout?: number;
+  /** Durable stores: when a resolved write is on disk. Default `'sync'`. */
+  durability?: Durability;
+  /** Durability `'interval'`: milliseconds between WAL fsyncs, 1 to 3,600,000. Default 10. */
+  syncIntervalMs?: number;
+  /**
+   * Durable stores: checkpoint automatically once the WAL holds this many bytes (or a
+   * quarter of the checkpoint files, if larger). Default 64 MiB; at least 4096.
+   */
+  checkpointBytes?: number;
+  /** Durable stores: how damage in the WAL is handled at open. Default `'tolerate-torn-tail'`. */
+  recovery?: RecoveryMode;
 }
 
 /** One item to store. */
@@ -50,6 +85,12 @@ export interface Item {
   id: string;
   /** `dim` finite numbers. */
   vector: VectorLike;
+  /** The memory's text, any length (stored in the blob arena, not indexed). */
+  text?: string;
+  /** Metadata: any JSON-serialisable value (stored as JSON text). */
+  meta?: unknown;
+  /** When it happened: Unix milliseconds or a Date. Default: the time of the write. */
+  time?: number | Date;
 }
 
 /** Options for {@link Store.search} and {@link Store.searchSync}. */
@@ -87,6 +128,19 @@ export interface StoreStats {
   depth: number;
   pageSize: number;
   leafCapacity: number;
+  /** Durable stores: the last write's log sequence number, and the checkpoint's. */
+  lsn: number;
+  checkpointLsn: number;
+  /** Checkpoints written since open. */
+  checkpoints: number;
+  /** Bytes in the WAL since the checkpoint, in the blob arena, held by live blobs, on disk. */
+  walBytes: number;
+  arenaBytes: number;
+  arenaLiveBytes: number;
+  diskBytes: number;
+  /** Group commits since open, and the write batches they held (batches / groups = sharing). */
+  groupCommits: number;
+  batches: number;
 }
 
 /** Search results, nearest first: `ids[i]` is at `distances[i]`. */
@@ -99,12 +153,59 @@ export interface SearchResult {
 export interface StoredItem {
   id: string;
   vector: Float32Array;
+  /** Omitted if the item has no text. */
+  text?: string;
+  /** Omitted if the item has no metadata. */
+  meta?: unknown;
+  /** Unix milliseconds. */
+  time?: number;
+}
+
+/** What {@link Store.open} found: set on {@link Store.recovery}. */
+export interface RecoveryReport {
+  /** True if this open created the store. */
+  created: boolean;
+  /** WAL records replayed (writes since the last checkpoint). */
+  replayedRecords: number;
+  /** Milliseconds spent loading the checkpoint and replaying the WAL. */
+  loadMs: number;
+  replayMs: number;
+  /** What the recovery mode dropped or set aside ('' if nothing). */
+  note: string;
 }
 
 const METRICS: Record<Metric, number> = { l2: 0, ip: 1, cosine: 2 };
 const QUANTIZATIONS: Record<Quantization, number> = { none: 0, int8: 1 };
 const INDEX_KINDS: Record<IndexKind, number> = { flat: 0, atlas: 1 };
+const DURABILITIES: Record<Durability, number> = { sync: 0, interval: 1, none: 2 };
+const RECOVERY_MODES: Record<RecoveryMode, number> = { 'tolerate-torn-tail': 0, absolute: 1, 'point-in-time': 2 };
+const NAMES = <T extends string>(choices: Record<T, number>): T[] => Object.keys(choices) as T[];
 const PARAM_COUNT = 7; // [k, exact, rerank, effort, probes, beam, eps]: see store_wrap.cpp
+
+function checkTime(time: unknown, now: number, index: number): number {
+  if (time === undefined) return now;
+  const value = time instanceof Date ? time.getTime() : time;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    fail('INVALID_ARGUMENT', `time of item ${index} must be Unix milliseconds or a valid Date, got ${String(time)}`);
+  }
+  return value;
+}
+
+function encodeMeta(meta: unknown, index: number): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(meta);
+  } catch (error) {
+    fail('INVALID_ARGUMENT', `meta of item ${index} cannot be stored as JSON: ${(error as Error).message}`);
+  }
+  if (json === undefined) fail('INVALID_ARGUMENT', `meta of item ${index} must be a JSON value (not a function, symbol or undefined)`);
+  return json;
+}
+
+function isWellFormed(text: string): boolean {
+  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
+  return native ? native.call(text) : !/\p{Cs}/u.test(text);
+}
 
 function checkChoice<T extends string>(value: unknown, name: string, choices: Record<T, number>): T {
   if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(choices, value)) {
@@ -123,15 +224,16 @@ function splitIds(joined: string, boundaries: Uint32Array): string[] {
 }
 
 /**
- * A vector store. In this version it lives in memory and scans every vector (the exact
- * store): it is the correctness oracle and baseline for the indexes that follow.
+ * A vector store of memories: id, vector, text, metadata and time per item. Opened on a
+ * directory it is durable (WAL with group commit, checkpoints, crash recovery: see
+ * docs/format/store.md); opened without one it lives in memory only.
  *
  * Writes and `search` return Promises and run on the libuv thread pool; `get`, `has`
  * and `searchSync` are synchronous microsecond calls. Every method rejects or throws a
  * {@link LociError} on bad input and never crashes the process.
  *
  * @example
- * const store = await Store.open({ dim: 3, metric: 'cosine' })
+ * const store = await Store.open('./memory', { dim: 3, metric: 'cosine' })
  * await store.add([{ id: 'tea', vector: [0.9, 0.1, 0] }])
  * const { ids, distances } = store.searchSync([1, 0, 0], { k: 1 })
  * await store.close()
@@ -145,51 +247,104 @@ export class Store {
   readonly quantization: Quantization;
   /** Index kind. */
   readonly index: IndexKind;
+  /** The store's directory, or undefined for an in-memory store. */
+  readonly dir: string | undefined;
+  /** What opening found and recovered. */
+  readonly recovery: RecoveryReport;
 
   private native: NativeStoreHandle | null;
   private readonly pending = new Set<Promise<unknown>>();
-  // Writes run on the libuv pool, which has several threads: they are chained so they
-  // apply in call order (each takes the store's exclusive lock anyway).
-  private lastWrite: Promise<unknown> = Promise.resolve();
   // Scratch for searchSync's id boundaries, reused across calls (see store_wrap.cpp).
   private boundaries = new Uint32Array(12);
 
   // Reused for searchSync's parameters; async searches get their own (read before queuing).
   private readonly params = new Float64Array(PARAM_COUNT);
 
-  private constructor(native: NativeStoreHandle, dim: number, metric: Metric, quantization: Quantization, index: IndexKind) {
+  private constructor(native: NativeStoreHandle, report: NativeOpenReport, dir: string | undefined) {
     this.native = native;
-    this.dim = dim;
-    this.metric = metric;
-    this.quantization = quantization;
-    this.index = index;
+    this.dim = report.dim;
+    this.metric = NAMES(METRICS)[report.metric] as Metric;
+    this.quantization = NAMES(QUANTIZATIONS)[report.quantization] as Quantization;
+    this.index = NAMES(INDEX_KINDS)[report.index] as IndexKind;
+    this.dir = dir;
+    this.recovery = {
+      created: report.created,
+      replayedRecords: report.replayedRecords,
+      loadMs: report.loadMs,
+      replayMs: report.replayMs,
+      note: report.recoveryNote,
+    };
   }
 
-  /** Creates a store. */
-  static async open(options: StoreOptions): Promise<Store> {
-    if (typeof options !== 'object' || options === null) {
-      fail('INVALID_ARGUMENT', 'Store.open expects an options object such as { dim: 768 }');
+  /**
+   * Opens a store.
+   * - `Store.open(dir, options)`: a durable store in directory `dir`, created if it
+   *   does not exist (then `dim` is required), reopened and recovered if it does. One
+   *   writer at a time: a second open of the same directory (from this or another
+   *   process) rejects with `LOCKED`.
+   * - `Store.open(options)`: an in-memory store, gone when closed.
+   */
+  static async open(dirOrOptions: string | StoreOptions, maybeOptions?: StoreOptions): Promise<Store> {
+    let dir: string | undefined;
+    let options: StoreOptions;
+    if (typeof dirOrOptions === 'string') {
+      if (dirOrOptions.length === 0 || dirOrOptions.includes('\0')) fail('INVALID_ARGUMENT', 'dir must be a non-empty path');
+      dir = dirOrOptions;
+      options = maybeOptions ?? {};
+    } else {
+      options = dirOrOptions;
     }
-    const dim = checkInteger(options.dim, 'dim', 1, MAX_DIM);
-    const metric = checkChoice<Metric>(options.metric ?? 'cosine', 'metric', METRICS);
-    const index = checkChoice<IndexKind>(options.index ?? 'flat', 'index', INDEX_KINDS);
-    let quantization: Quantization;
+    if (typeof options !== 'object' || options === null) {
+      fail('INVALID_ARGUMENT', dir === undefined ? 'Store.open expects a directory or an options object such as { dim: 768 }' : 'Store.open options must be an object such as { dim: 768 }');
+    }
+    if (dir === undefined && options.dim === undefined) fail('INVALID_ARGUMENT', 'dim is required: pass { dim: <number of dimensions> }');
+    const dim = options.dim === undefined ? 0 : checkInteger(options.dim, 'dim', 1, MAX_DIM);
+    const metric = options.metric === undefined ? undefined : checkChoice<Metric>(options.metric, 'metric', METRICS);
+    const index = options.index === undefined ? undefined : checkChoice<IndexKind>(options.index, 'index', INDEX_KINDS);
+    let quantization: Quantization | undefined;
     if (index === 'atlas') {
       if (options.quantization !== undefined && options.quantization !== 'int8') {
         fail('INVALID_ARGUMENT', "the atlas index always stores INT8 codes (with f32 rerank): omit quantization or pass 'int8'");
       }
-      quantization = 'int8';
+      quantization = options.quantization === undefined ? undefined : 'int8';
     } else {
-      quantization = checkChoice<Quantization>(options.quantization ?? 'none', 'quantization', QUANTIZATIONS);
-      if (options.pageSize !== undefined || options.fanout !== undefined) {
+      quantization = options.quantization === undefined ? undefined : checkChoice<Quantization>(options.quantization, 'quantization', QUANTIZATIONS);
+      if (index === 'flat' && (options.pageSize !== undefined || options.fanout !== undefined)) {
         fail('INVALID_ARGUMENT', "pageSize and fanout apply to the atlas index: pass index: 'atlas' or omit them");
       }
     }
-    const pageSize = options.pageSize === undefined ? 262144 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
+    const pageSize = options.pageSize === undefined ? 0 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
     if (pageSize % 4096 !== 0) fail('INVALID_ARGUMENT', `pageSize must be a multiple of 4096, got ${pageSize}`);
-    const fanout = options.fanout === undefined ? 64 : checkInteger(options.fanout, 'fanout', 4, 1024);
-    const native = new binding.NativeStore(dim, METRICS[metric], QUANTIZATIONS[quantization], INDEX_KINDS[index], pageSize, fanout);
-    return new Store(native, dim, metric, quantization, index);
+    const fanout = options.fanout === undefined ? 0 : checkInteger(options.fanout, 'fanout', 4, 1024);
+    const durability = checkChoice<Durability>(options.durability ?? 'sync', 'durability', DURABILITIES);
+    const syncIntervalMs = options.syncIntervalMs === undefined ? 10 : checkInteger(options.syncIntervalMs, 'syncIntervalMs', 1, 3_600_000);
+    const checkpointBytes = options.checkpointBytes === undefined ? 64 * 1024 * 1024 : checkInteger(options.checkpointBytes, 'checkpointBytes', 4096, Number.MAX_SAFE_INTEGER);
+    const recovery = checkChoice<RecoveryMode>(options.recovery ?? 'tolerate-torn-tail', 'recovery', RECOVERY_MODES);
+    const native = new binding.NativeStore();
+    const report = await native.open({
+      ...(dir === undefined ? {} : { dir }),
+      dim,
+      metric: metric === undefined ? (dir === undefined ? METRICS.cosine : -1) : METRICS[metric],
+      quantization: quantization === undefined ? -1 : QUANTIZATIONS[quantization],
+      index: index === undefined ? (dir === undefined ? INDEX_KINDS.flat : -1) : INDEX_KINDS[index],
+      pageSize,
+      fanout,
+      durability: DURABILITIES[durability],
+      syncIntervalMs,
+      checkpointBytes,
+      recovery: RECOVERY_MODES[recovery],
+    });
+    return new Store(native, report, dir);
+  }
+
+  /**
+   * Checks every checksum and invariant of the closed store in `dir` without changing
+   * it. Resolves to a short report; rejects with `CORRUPT` naming the damaged file and
+   * offset, or `LOCKED` if a writer has the store open.
+   */
+  static async verify(dir: string): Promise<string> {
+    if (typeof dir !== 'string' || dir.length === 0) fail('INVALID_ARGUMENT', 'verify expects a directory path');
+    return binding.NativeStore.verify(dir);
   }
 
   /** Number of stored items. */
@@ -210,6 +365,29 @@ export class Store {
     return this.track(async () => this.write(items, false));
   }
 
+  /**
+   * Writes a checkpoint now (durable stores): the WAL is folded into the checkpoint
+   * files, so the next open replays nothing. Checkpoints also run automatically (see
+   * `checkpointBytes`) and at `close()`. No-op for an in-memory store.
+   */
+  checkpoint(): Promise<void> {
+    return this.track(async () => {
+      const native = this.handle();
+      if (this.dir !== undefined) await native.checkpoint(false);
+    });
+  }
+
+  /**
+   * Checkpoints and reclaims space: drops what deletes and upserts left in the index
+   * pages and copies live texts into a new blob arena generation.
+   */
+  compact(): Promise<void> {
+    return this.track(async () => {
+      const native = this.handle();
+      if (this.dir !== undefined) await native.checkpoint(true);
+    });
+  }
+
   /** Stores items, replacing the vectors of ids that exist. All or nothing. */
   upsert(items: Item | readonly Item[]): Promise<void> {
     return this.track(async () => this.write(items, true));
@@ -222,8 +400,7 @@ export class Store {
       const list = typeof ids === 'string' ? [ids] : ids;
       if (!Array.isArray(list)) fail('INVALID_ARGUMENT', 'delete expects an id or an array of ids');
       list.forEach((id, i) => checkId(id, `id at index ${i}`));
-      const copy = list.slice();
-      await this.inOrder(() => native.remove(copy));
+      await native.remove(list.slice());
     });
   }
 
@@ -231,7 +408,12 @@ export class Store {
   get(id: string): StoredItem {
     const native = this.handle();
     checkId(id, 'id');
-    return { id, vector: native.get(id) };
+    const [vector, time, text, meta] = native.getItem(id);
+    const item: StoredItem = { id, vector };
+    if (text !== '') item.text = text;
+    if (meta !== '') item.meta = JSON.parse(meta) as unknown;
+    if (!Number.isNaN(time)) item.time = time;
+    return item;
   }
 
   /** True if `id` is stored. */
@@ -272,7 +454,7 @@ export class Store {
     if (native === null) return;
     this.native = null;
     await Promise.allSettled([...this.pending]);
-    native.close();
+    await native.close();
   }
 
   private handle(): NativeStoreHandle {
@@ -311,25 +493,32 @@ export class Store {
     return out;
   }
 
-  private async write(items: Item | readonly Item[], upsert: boolean): Promise<void> {
+  // Validates synchronously, then queues the batch in native code before returning, so
+  // writes apply in call order; concurrent writes share one WAL fsync (group commit).
+  private write(items: Item | readonly Item[], upsert: boolean): Promise<void> {
     const native = this.handle();
     const list: readonly Item[] = Array.isArray(items) ? items : [items as Item];
-    if (list.length === 0) return;
-    const ids = new Array<string>(list.length);
-    const vectors = new Float32Array(list.length * this.dim);
+    if (list.length === 0) return Promise.resolve();
+    const count = list.length;
+    const ids = new Array<string>(count);
+    const vectors = new Float32Array(count * this.dim);
+    const times = new Float64Array(count);
+    let texts: string[] | undefined;
+    let metas: string[] | undefined;
+    const now = Date.now();
     list.forEach((item, i) => {
       if (typeof item !== 'object' || item === null) fail('INVALID_ARGUMENT', `item ${i} must be an object { id, vector }`);
       ids[i] = checkId(item.id, `id of item ${i}`);
       copyVector(item.vector, this.dim, vectors, i * this.dim, `vector of item ${i}`);
+      times[i] = checkTime(item.time, now, i);
+      if (item.text !== undefined) {
+        if (typeof item.text !== 'string') fail('INVALID_ARGUMENT', `text of item ${i} must be a string`);
+        if (!isWellFormed(item.text)) fail('INVALID_ARGUMENT', `text of item ${i} has a lone UTF-16 surrogate, which UTF-8 cannot hold`);
+        (texts ??= new Array<string>(count).fill(''))[i] = item.text;
+      }
+      if (item.meta !== undefined) (metas ??= new Array<string>(count).fill(''))[i] = encodeMeta(item.meta, i);
     });
-    await this.inOrder(() => native.add(ids, vectors, upsert));
-  }
-
-  // Starts `write` once every earlier write has settled.
-  private inOrder(write: () => Promise<void>): Promise<void> {
-    const run = this.lastWrite.then(write, write);
-    this.lastWrite = run.catch(() => undefined);
-    return run;
+    return native.add(ids, vectors, upsert, times, texts, metas);
   }
 
   // Remembers an operation until it settles so close() can wait for it.

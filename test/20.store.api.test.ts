@@ -113,7 +113,7 @@ describe.each(QUANTIZATIONS)('quantization %s', (quantization) => {
       expect(store.size).toBe(ids.length);
       ids.forEach((id, i) => {
         expect(store.has(id)).toBe(true);
-        expect(store.get(id)).toEqual({ id, vector: new Float32Array([i + 1, 1]) });
+        expect(store.get(id)).toEqual({ id, vector: new Float32Array([i + 1, 1]), time: expect.any(Number) });
       });
       // Search results carry every kind of id back intact (ASCII, multi-byte, astral, NUL).
       const all = store.searchSync([1, 1], { k: ids.length });

@@ -418,16 +418,17 @@ describe.each(['none', 'int8'] as Quantization[])('quantization %s', (quantizati
 
 describe('Store.open', () => {
   const DIM_RANGE = /dim must be an integer from 1 to 65536/;
-  const NOT_OPTIONS_OBJECT = /Store\.open expects an options object such as \{ dim: 768 \}/;
+  const NOT_OPTIONS_OBJECT = /Store\.open expects a directory or an options object such as \{ dim: 768 \}/;
+  const DIM_REQUIRED = /dim is required/;
   const METRICS = /metric must be one of 'l2', 'ip', 'cosine'/;
   const QUANTIZATIONS = /quantization must be one of 'none', 'int8'/;
 
   const BAD_OPTIONS: BadCase[] = [
-    ...[undefined, null, 5, 'dim', true, Symbol('x')].map(
+    ...[undefined, null, 5, true, Symbol('x')].map(
       (options): BadCase => ({ name: `options = ${String(options)}`, value: () => options, code: 'INVALID_ARGUMENT', message: NOT_OPTIONS_OBJECT }),
     ),
-    { name: 'no dim', value: () => ({}), code: 'INVALID_ARGUMENT', message: DIM_RANGE },
-    { name: 'an array', value: () => [4], code: 'INVALID_ARGUMENT', message: DIM_RANGE },
+    { name: 'no dim', value: () => ({}), code: 'INVALID_ARGUMENT', message: DIM_REQUIRED },
+    { name: 'an array', value: () => [4], code: 'INVALID_ARGUMENT', message: DIM_REQUIRED },
     ...[0, -1, 1.5, 65537, 2 ** 32, NaN, Infinity, '3', null, true].map(
       (dim): BadCase => ({ name: `dim = ${describeValue(dim)}`, value: () => ({ dim }), code: 'INVALID_ARGUMENT', message: DIM_RANGE }),
     ),
@@ -580,27 +581,23 @@ describe('native handle, with the TS checks bypassed', () => {
     expect(store.size).toBe(3);
   });
 
-  test('the constructor refuses bad dimensions, metrics and quantizations', () => {
+  test('open refuses bad dimensions, metrics, quantizations and index kinds', async () => {
     const NativeStore = raw.constructor;
     // Codes only: these messages are internal (Store.open reports bad options first).
-    const refuses = (...args: unknown[]): void => {
-      let error: unknown;
-      try {
-        new NativeStore(...args);
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error, `new NativeStore(${args.map(String).join(', ')})`).toBeInstanceOf(LociError);
-      expect((error as LociError).code).toBe('INVALID_ARGUMENT');
+    const base = { dim: 4, metric: 0, quantization: 0, index: 0, pageSize: 0, fanout: 0, durability: 0, syncIntervalMs: 10, checkpointBytes: 1 << 26, recovery: 0 };
+    const refuses = async (config: unknown): Promise<void> => {
+      await expectRejects(() => new NativeStore().open(config), 'INVALID_ARGUMENT');
     };
-    refuses(0, 0, 0);
-    refuses(1e9, 0, 0);
-    refuses(NaN, 0, 0);
-    refuses(4, 3, 0);
-    refuses(4, -1, 0);
-    refuses(4, 0, 2);
-    refuses('4', 0, 0);
-    refuses();
+    await refuses({ ...base, dim: 0 });
+    await refuses({ ...base, dim: 1e9 });
+    await refuses({ ...base, dim: NaN });
+    await refuses({ ...base, metric: 3 });
+    await refuses({ ...base, quantization: 2 });
+    await refuses({ ...base, index: 7 });
+    await refuses({ ...base, index: 1, pageSize: 4097 });
+    await refuses({ ...base, dim: '4' });
+    expectThrows(() => new NativeStore().open(), 'INVALID_ARGUMENT');
+    expectThrows(() => new NativeStore().open('dim'), 'INVALID_ARGUMENT');
   });
 
   test('methods called on a foreign object throw instead of crashing', () => {

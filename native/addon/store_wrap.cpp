@@ -7,29 +7,30 @@
 // detach its ArrayBuffer while the work runs, and a copy is cheap next to the work.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <memory>
 
 #include "addon/addon.h"
-#include "index/atlas.h"
-#include "index/exact_store.h"
+#include "engine/engine.h"
+#include "index/validate.h"
 
 namespace loci::addon {
 namespace {
 
-using index::ExactStore;
 
 // Runs `execute` on the libuv pool, then settles a Promise on the JS thread: resolved
 // with `resolve(env)` if the Status is ok, rejected with a LociError otherwise.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   PromiseWorker(Napi::Env env, std::function<Status()> execute,
-                std::function<Napi::Value(Napi::Env)> resolve)
+                std::function<Napi::Value(Napi::Env)> resolve, std::function<void()> settled = nullptr)
       : Napi::AsyncWorker(env, "loci"),
         deferred_(Napi::Promise::Deferred::New(env)),
         execute_(std::move(execute)),
-        resolve_(std::move(resolve)) {}
+        resolve_(std::move(resolve)),
+        settled_(std::move(settled)) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -37,18 +38,23 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() override { status_ = execute_(); }  // no N-API calls here
   void OnOK() override {
     Napi::Env env = Env();
+    if (settled_) settled_();
     if (status_.is_ok()) {
       deferred_.Resolve(resolve_(env));
     } else {
       deferred_.Reject(make_error(env, status_).Value());
     }
   }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  void OnError(const Napi::Error& error) override {
+    if (settled_) settled_();
+    deferred_.Reject(error.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::function<Status()> execute_;
   std::function<Napi::Value(Napi::Env)> resolve_;
+  std::function<void()> settled_;  // runs on the JS thread before the Promise settles
   Status status_;
 };
 
@@ -86,72 +92,110 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeStore",
                        {
+                           InstanceMethod("open", &NativeStore::Open),
                            InstanceMethod("add", &NativeStore::Add),
                            InstanceMethod("remove", &NativeStore::Remove),
                            InstanceMethod("get", &NativeStore::Get),
+                           InstanceMethod("getItem", &NativeStore::GetItem),
                            InstanceMethod("has", &NativeStore::Has),
                            InstanceMethod("size", &NativeStore::Size),
                            InstanceMethod("searchSync", &NativeStore::SearchSync),
                            InstanceMethod("search", &NativeStore::Search),
+                           InstanceMethod("checkpoint", &NativeStore::Checkpoint),
                            InstanceMethod("close", &NativeStore::Close),
                            InstanceMethod("timeSearch", &NativeStore::TimeSearch),
                            InstanceMethod("stats", &NativeStore::Stats),
+                           StaticMethod("verify", &NativeStore::Verify),
                        });
   }
 
-  // new NativeStore(dim, metric, quantization, kind, pageSize, fanout): metric and
-  // quantization are the enums of native/index/metric.h; kind 0 = exact store,
-  // 1 = Atlas (pageSize and fanout apply to Atlas only).
-  explicit NativeStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeStore>(info) {
-    Napi::Env env = info.Env();
-    for (size_t i = 0; i < 6; ++i) {
-      if (!info[i].IsNumber()) {
-        throw argument_error(env, "NativeStore(dim, metric, quantization, kind, pageSize, fanout) expects six numbers");
-      }
-    }
-    // Out-of-range values map to values create() refuses (no silent wrap to a valid one).
-    auto small_enum = [](Napi::Value value) -> uint8_t {
-      double number = value.As<Napi::Number>().DoubleValue();
-      return (number >= 0 && number <= 254) ? static_cast<uint8_t>(number) : 255;
-    };
-    auto size_arg = [](Napi::Value value) -> size_t {
-      double number = value.As<Napi::Number>().DoubleValue();
-      return (number >= 0 && number <= 1e9) ? static_cast<size_t>(number) : 0;
-    };
-    const size_t dim = size_arg(info[0]);
-    const auto metric = static_cast<index::Metric>(small_enum(info[1]));
-    const uint8_t kind = small_enum(info[3]);
-    Status status;
-    if (kind == 0) {
-      std::unique_ptr<ExactStore> store;
-      status = ExactStore::create({dim, metric, static_cast<index::Quantization>(small_enum(info[2]))}, &store);
-      store_ = std::move(store);
-    } else if (kind == 1) {
-      index::AtlasOptions options;
-      options.dim = dim;
-      options.metric = metric;
-      options.page_size = size_arg(info[4]);
-      options.fanout = size_arg(info[5]);
-      std::unique_ptr<index::Atlas> atlas;
-      status = index::Atlas::create(options, &atlas);
-      store_ = std::move(atlas);
-    } else {
-      status = Status::error(StatusCode::invalid_argument, "unknown index kind: use 0 (exact) or 1 (atlas)");
-    }
-    if (!status.is_ok()) throw make_error(env, status);
-  }
+  // new NativeStore(): an empty handle; open(config) attaches an engine.
+  explicit NativeStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeStore>(info) {}
 
  private:
-  // For sync calls: no reference-count traffic; close() cannot run during the call.
-  const std::shared_ptr<index::VectorIndex>& open_store_ref(Napi::Env env) {
-    if (!store_) {
-      throw make_error(env, Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()"));
-    }
-    return store_;
+  // open(config) -> Promise<report>. config: { dir, dim, metric, quantization, index,
+  // pageSize, fanout, durability, syncIntervalMs, checkpointBytes, recovery, faults };
+  // numbers, -1 / 0 meaning "default or as stored" (native/engine/engine.h).
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (engine_ || opening_) throw argument_error(env, "this handle is already open");
+    if (!info[0].IsObject()) throw argument_error(env, "open(config) expects an object");
+    Napi::Object config = info[0].As<Napi::Object>();
+    auto number = [&](const char* name, double fallback) {
+      Napi::Value value = config.Get(name);
+      if (!value.IsNumber()) return fallback;
+      double x = value.As<Napi::Number>().DoubleValue();
+      return std::isfinite(x) ? x : fallback;
+    };
+    auto options = std::make_shared<engine::EngineOptions>();
+    Napi::Value dir = config.Get("dir");
+    if (dir.IsString()) options->dir = dir.As<Napi::String>().Utf8Value();
+    auto clamp = [](double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); };
+    options->dim = static_cast<size_t>(clamp(number("dim", 0), 0, 1e9));
+    options->metric = static_cast<int>(clamp(number("metric", -1), -1, 255));
+    options->quantization = static_cast<int>(clamp(number("quantization", -1), -1, 255));
+    options->index = static_cast<int>(clamp(number("index", -1), -1, 255));
+    options->page_size = static_cast<size_t>(clamp(number("pageSize", 0), 0, 1e9));
+    options->fanout = static_cast<size_t>(clamp(number("fanout", 0), 0, 1e9));
+    const int durability = static_cast<int>(clamp(number("durability", 0), 0, 2));
+    options->durability = static_cast<engine::Durability>(durability);
+    options->sync_interval_ms = static_cast<uint32_t>(clamp(number("syncIntervalMs", 10), 1, 3.6e6));
+    options->checkpoint_bytes = static_cast<uint64_t>(clamp(number("checkpointBytes", 64 << 20), 4096, 1e15));
+    options->recovery = static_cast<engine::RecoveryMode>(static_cast<int>(clamp(number("recovery", 0), 0, 2)));
+    auto result = std::make_shared<std::unique_ptr<engine::Engine>>();
+    auto report = std::make_shared<engine::OpenReport>();
+    opening_ = true;
+    auto* worker = new PromiseWorker(
+        env, [options, result, report] { return engine::Engine::open(*options, result.get(), report.get()); },
+        [this, result, report](Napi::Env env) -> Napi::Value {
+          engine_ = std::shared_ptr<engine::Engine>(std::move(*result));
+          const storage::Manifest& shape = engine_->shape();
+          Napi::Object out = Napi::Object::New(env);
+          out.Set("dim", double(shape.dim));
+          out.Set("metric", double(shape.metric));
+          out.Set("quantization", double(shape.quantization));
+          out.Set("index", double(shape.index));
+          out.Set("pageSize", double(shape.page_size));
+          out.Set("fanout", double(shape.fanout));
+          out.Set("created", report->created);
+          out.Set("replayedRecords", double(report->replayed_records));
+          out.Set("replayedBytes", double(report->replayed_bytes));
+          out.Set("loadMs", report->load_ms);
+          out.Set("replayMs", report->replay_ms);
+          out.Set("recoveryNote", report->recovery_note);
+          return out;
+        },
+        [this] {
+          opening_ = false;
+          Unref();
+        });
+    Ref();  // the handle outlives the open even if JS drops it meanwhile
+    worker->Queue();
+    return worker->promise();
   }
 
-  // The store, shared with workers in flight so close() cannot free it under them.
-  std::shared_ptr<index::VectorIndex> open_store(Napi::Env env) { return open_store_ref(env); }
+  static Napi::Value Verify(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) throw argument_error(env, "verify(dir) expects a directory path");
+    auto dir = std::make_shared<std::string>(info[0].As<Napi::String>().Utf8Value());
+    auto report = std::make_shared<std::string>();
+    auto* worker = new PromiseWorker(
+        env, [dir, report] { return engine::Engine::verify(*dir, report.get()); },
+        [report](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *report); });
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // For sync calls: no reference-count traffic; close() cannot run during the call.
+  const std::shared_ptr<engine::Engine>& open_engine_ref(Napi::Env env) {
+    if (!engine_) {
+      throw make_error(env, Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()"));
+    }
+    return engine_;
+  }
+
+  // The engine, shared with workers in flight so close() cannot free it under them.
+  std::shared_ptr<engine::Engine> open_engine(Napi::Env env) { return open_engine_ref(env); }
 
   std::vector<std::string> read_ids(Napi::Env env, Napi::Value value) {
     if (!value.IsArray()) throw argument_error(env, "ids must be an array of strings");
@@ -163,6 +207,23 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
       ids[i] = id.As<Napi::String>().Utf8Value();
     }
     return ids;
+  }
+
+  // An optional array of `count` strings (undefined: all empty).
+  std::vector<std::string> read_strings(Napi::Env env, Napi::Value value, size_t count, const char* what) {
+    std::vector<std::string> out(count);
+    if (value.IsUndefined() || value.IsNull()) return out;
+    if (!value.IsArray() || value.As<Napi::Array>().Length() != count) {
+      throw argument_error(env, std::string(what) + " must be an array with one string per item");
+    }
+    Napi::Array array = value.As<Napi::Array>();
+    for (uint32_t i = 0; i < count; ++i) {
+      Napi::Value item = array.Get(i);
+      if (item.IsUndefined() || item.IsNull()) continue;
+      if (!item.IsString()) throw argument_error(env, std::string(what) + " at index " + std::to_string(i) + " is not a string");
+      out[i] = item.As<Napi::String>().Utf8Value();
+    }
+    return out;
   }
 
   // A Float32Array of exactly `length` floats (honouring its byte offset).
@@ -223,29 +284,66 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return params;
   }
 
-  // add(ids, vectors, upsert) -> Promise<void>
-  Napi::Value Add(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto store = open_store(env);
-    auto ids = std::make_shared<std::vector<std::string>>(read_ids(env, info[0]));
-    const size_t dim = store->dim();
-    const float* data = read_floats(env, info[1], ids->size() * dim, "vectors");
-    auto vectors = std::make_shared<std::vector<float>>(data, data + ids->size() * dim);
-    auto mode = info[2].ToBoolean() ? index::WriteMode::upsert : index::WriteMode::insert;
+  // A Promise already rejected with `status`: content errors of async calls reject
+  // (type errors, which are programming errors, throw).
+  static Napi::Value rejected(Napi::Env env, const Status& status) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(make_error(env, status).Value());
+    return deferred.Promise();
+  }
+
+  // Queues a batch now (so writes apply in call order) and commits it on the pool.
+  Napi::Value QueueWrite(Napi::Env env, const std::shared_ptr<engine::Engine>& engine, engine::WriteBatch batch) {
+    auto pending = engine->submit(std::move(batch));
     auto* worker = new PromiseWorker(
-        env, [store, ids, vectors, mode] { return store->add(*ids, vectors->data(), ids->size(), mode); },
-        [](Napi::Env env) { return env.Undefined(); });
+        env, [engine, pending] { return engine->commit(pending); }, [](Napi::Env env) { return env.Undefined(); });
     worker->Queue();
     return worker->promise();
+  }
+
+  // add(ids, vectors, upsert, times?: Float64Array, texts?: string[], metas?: string[]) -> Promise<void>
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto engine = open_engine(env);
+    engine::WriteBatch batch;
+    batch.op = info[2].ToBoolean() ? engine::BatchOp::upsert : engine::BatchOp::add;
+    batch.ids = read_ids(env, info[0]);
+    const size_t count = batch.ids.size(), dim = engine->shape().dim;
+    const float* data = read_floats(env, info[1], count * dim, "vectors");
+    batch.vectors.assign(data, data + count * dim);
+    Status checked = index::check_batch(batch.ids, batch.vectors.data(), count, dim);
+    if (!checked.is_ok()) return rejected(env, checked);
+    batch.times.assign(count, std::nan(""));
+    if (!info[3].IsUndefined() && !info[3].IsNull()) {
+      size_t length = 0;
+      const double* times = typed_array<double>(env, info[3], napi_float64_array, &length);
+      if (length != count) throw argument_error(env, "times must be a Float64Array with one time per item");
+      batch.times.assign(times, times + count);
+    }
+    batch.texts = read_strings(env, info[4], count, "texts");
+    batch.metas = read_strings(env, info[5], count, "metas");
+    return QueueWrite(env, engine, std::move(batch));
   }
 
   // remove(ids) -> Promise<void>
   Napi::Value Remove(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto store = open_store(env);
-    auto ids = std::make_shared<std::vector<std::string>>(read_ids(env, info[0]));
+    auto engine = open_engine(env);
+    engine::WriteBatch batch;
+    batch.op = engine::BatchOp::remove;
+    batch.ids = read_ids(env, info[0]);
+    Status checked = index::check_batch(batch.ids, nullptr, batch.ids.size(), 0);
+    if (!checked.is_ok()) return rejected(env, checked);
+    return QueueWrite(env, engine, std::move(batch));
+  }
+
+  // checkpoint(compact) -> Promise<void>
+  Napi::Value Checkpoint(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto engine = open_engine(env);
+    const bool compact = info[0].ToBoolean();
     auto* worker = new PromiseWorker(
-        env, [store, ids] { return store->remove(*ids); }, [](Napi::Env env) { return env.Undefined(); });
+        env, [engine, compact] { return engine->checkpoint(compact); }, [](Napi::Env env) { return env.Undefined(); });
     worker->Queue();
     return worker->promise();
   }
@@ -253,23 +351,40 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   // get(id) -> Float32Array (a copy)
   Napi::Value Get(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto store = open_store(env);
+    const auto& engine = open_engine_ref(env);
     if (!info[0].IsString()) throw argument_error(env, "id must be a string");
-    Napi::Float32Array out = Napi::Float32Array::New(env, store->dim());
-    Status status = store->get(info[0].As<Napi::String>().Utf8Value(), out.Data());
+    Napi::Float32Array out = Napi::Float32Array::New(env, engine->shape().dim);
+    Status status = engine->get(info[0].As<Napi::String>().Utf8Value(), out.Data(), nullptr);
     if (!status.is_ok()) throw make_error(env, status);
+    return out;
+  }
+
+  // getItem(id) -> [vector: Float32Array, time: number, text: string, meta: string]
+  Napi::Value GetItem(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& engine = open_engine_ref(env);
+    if (!info[0].IsString()) throw argument_error(env, "id must be a string");
+    Napi::Float32Array vector = Napi::Float32Array::New(env, engine->shape().dim);
+    engine::ItemView item;
+    Status status = engine->get(info[0].As<Napi::String>().Utf8Value(), vector.Data(), &item);
+    if (!status.is_ok()) throw make_error(env, status);
+    Napi::Array out = Napi::Array::New(env, 4);
+    out.Set(0u, vector);
+    out.Set(1u, Napi::Number::New(env, item.time));
+    out.Set(2u, Napi::String::New(env, item.text));
+    out.Set(3u, Napi::String::New(env, item.meta));
     return out;
   }
 
   Napi::Value Has(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto store = open_store(env);
+    const auto& engine = open_engine_ref(env);
     if (!info[0].IsString()) throw argument_error(env, "id must be a string");
-    return Napi::Boolean::New(env, store->contains(info[0].As<Napi::String>().Utf8Value()));
+    return Napi::Boolean::New(env, engine->index().contains(info[0].As<Napi::String>().Utf8Value()));
   }
 
   Napi::Value Size(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(open_store(info.Env())->size()));
+    return Napi::Number::New(info.Env(), double(open_engine_ref(info.Env())->index().size()));
   }
 
   // searchSync(query, params, distancesOut, boundariesOut) -> joined ids.
@@ -278,8 +393,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   // joined.slice(boundariesOut[i + 1], boundariesOut[i + 2]).
   Napi::Value SearchSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const auto& store = open_store_ref(env);
-    const float* query = read_floats(env, info[0], store->dim(), "query");
+    const index::VectorIndex& store = open_engine_ref(env)->index();
+    const float* query = read_floats(env, info[0], store.dim(), "query");
     index::SearchParams params = read_params(env, info[1]);
     float* distances = read_output<float>(env, info[2], napi_float32_array, params.k,
                                           "distancesOut must be a Float32Array of at least k floats");
@@ -288,7 +403,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     // The JS thread is the only caller of the sync path: its scratch is reused, so a
     // search allocates nothing here once the buffers have grown.
     std::vector<index::SearchHit>& hits = sync_hits_;
-    Status status = store->search(query, params, &hits);
+    Status status = store.search(query, params, &hits);
     if (!status.is_ok()) throw make_error(env, status);
     for (size_t i = 0; i < hits.size(); ++i) distances[i] = hits[i].distance;
     boundaries[0] = static_cast<uint32_t>(hits.size());  // count first, then the ends
@@ -299,14 +414,14 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   // the layout of searchSync.
   Napi::Value Search(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto store = open_store(env);
-    const size_t dim = store->dim();
+    auto engine = open_engine(env);
+    const size_t dim = engine->shape().dim;
     const float* data = read_floats(env, info[0], dim, "query");
     auto query = std::make_shared<std::vector<float>>(data, data + dim);
     index::SearchParams params = read_params(env, info[1]);
     auto hits = std::make_shared<std::vector<index::SearchHit>>();
     auto* worker = new PromiseWorker(
-        env, [store, query, params, hits] { return store->search(query->data(), params, hits.get()); },
+        env, [engine, query, params, hits] { return engine->index().search(query->data(), params, hits.get()); },
         [hits](Napi::Env env) -> Napi::Value {
           Napi::Float32Array distances = Napi::Float32Array::New(env, hits->size());
           Napi::Uint32Array boundaries = Napi::Uint32Array::New(env, hits->size() + 2);
@@ -329,8 +444,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   // get the cost of crossing the JS boundary alone.
   Napi::Value TimeSearch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto store = open_store(env);
-    const float* query = read_floats(env, info[0], store->dim(), "query");
+    const index::VectorIndex& store = open_engine_ref(env)->index();
+    const float* query = read_floats(env, info[0], store.dim(), "query");
     index::SearchParams params = read_params(env, info[1]);
     const int iterations = info[2].IsNumber() ? std::max(1, info[2].As<Napi::Number>().Int32Value()) : 1000;
     std::vector<index::SearchHit> hits;
@@ -338,7 +453,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     for (int round = 0; round < 7; ++round) {
       auto start = std::chrono::steady_clock::now();
       for (int i = 0; i < iterations; ++i) {
-        Status status = store->search(query, params, &hits);
+        Status status = store.search(query, params, &hits);
         if (!status.is_ok()) throw make_error(env, status);
       }
       std::chrono::duration<double, std::nano> elapsed = std::chrono::steady_clock::now() - start;
@@ -348,10 +463,14 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return Napi::Number::New(env, rounds[rounds.size() / 2]);
   }
 
-  // stats() -> { items, indexBytes, vectorBytes, leaves, innerNodes, depth, pageSize, leafCapacity }
+  // stats() -> { items, indexBytes, vectorBytes, leaves, innerNodes, depth, pageSize,
+  //              leafCapacity, lsn, checkpointLsn, checkpoints, walBytes, arenaBytes,
+  //              arenaLiveBytes, diskBytes, groupCommits, batches }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    index::IndexStats stats = open_store(env)->stats();
+    const auto& engine = open_engine_ref(env);
+    index::IndexStats stats = engine->index().stats();
+    engine::EngineStats disk = engine->stats();
     Napi::Object result = Napi::Object::New(env);
     result.Set("items", double(stats.items));
     result.Set("indexBytes", double(stats.index_bytes));
@@ -361,16 +480,37 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     result.Set("depth", double(stats.depth));
     result.Set("pageSize", double(stats.page_size));
     result.Set("leafCapacity", double(stats.leaf_capacity));
+    result.Set("lsn", double(disk.lsn));
+    result.Set("checkpointLsn", double(disk.checkpoint_lsn));
+    result.Set("checkpoints", double(disk.checkpoints));
+    result.Set("walBytes", double(disk.wal_bytes));
+    result.Set("arenaBytes", double(disk.arena_bytes));
+    result.Set("arenaLiveBytes", double(disk.arena_live_bytes));
+    result.Set("diskBytes", double(disk.disk_bytes));
+    result.Set("groupCommits", double(disk.groups));
+    result.Set("batches", double(disk.batches));
     return result;
   }
 
-  // Drops this handle's reference; work already queued keeps its own until it ends.
+  // close() -> Promise<void>: checkpoints a durable store and releases its lock once
+  // work already queued has finished (the TS layer waits for its own operations first).
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    store_.reset();
-    return info.Env().Undefined();
+    Napi::Env env = info.Env();
+    std::shared_ptr<engine::Engine> engine = std::move(engine_);
+    engine_.reset();
+    if (!engine) {
+      auto deferred = Napi::Promise::Deferred::New(env);
+      deferred.Resolve(env.Undefined());
+      return deferred.Promise();
+    }
+    auto* worker = new PromiseWorker(
+        env, [engine] { return engine->close(); }, [](Napi::Env env) { return env.Undefined(); });
+    worker->Queue();
+    return worker->promise();
   }
 
-  std::shared_ptr<index::VectorIndex> store_;
+  std::shared_ptr<engine::Engine> engine_;
+  bool opening_ = false;
   std::vector<index::SearchHit> sync_hits_;  // searchSync's scratch (JS thread only)
   std::string sync_joined_;
 };

@@ -47,6 +47,8 @@ class Atlas final : public VectorIndex {
   static constexpr double kDefaultEffort = 0.35;
 
   static Status create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas);
+  /// Loads an Atlas saved by save() (atlas_image.cpp); CORRUPT if the image is inconsistent.
+  static Status load(const AtlasOptions& options, ImageReader* reader, std::unique_ptr<Atlas>* atlas);
 
   Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) override;
   Status remove(const std::vector<std::string>& ids) override;
@@ -56,6 +58,9 @@ class Atlas final : public VectorIndex {
   size_t dim() const override { return options_.dim; }
   Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const override;
   IndexStats stats() const override;
+  Status save(ImageWriter* writer) const override;
+  void compact() override;
+  Status check() const override { return check_invariants(); }
 
   /// Rebuilds the tree over the live items by the bulk build.
   Status rebuild();

@@ -254,4 +254,35 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
   return Status::ok();
 }
 
+Status ExactStore::save(ImageWriter* writer) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const std::vector<uint8_t> alive(ids_.size(), 1);
+  LOCI_RETURN_IF_ERROR(writer->slots(ids_.data(), nullptr, alive.data(), ids_.size()));
+  return writer->vectors(vectors_.data(), ids_.size());
+}
+
+Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, std::unique_ptr<ExactStore>* result) {
+  std::unique_ptr<ExactStore> store;
+  LOCI_RETURN_IF_ERROR(create(options, &store));
+  std::vector<std::string> ids;
+  std::vector<uint32_t> versions;
+  std::vector<uint8_t> alive;
+  LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
+  std::vector<float> vectors;
+  LOCI_RETURN_IF_ERROR(reader->vectors(ids.size(), &vectors));
+  store->ids_.reserve(ids.size());
+  store->slot_of_.reserve(ids.size());
+  for (size_t slot = 0; slot < ids.size(); ++slot) {
+    if (!alive[slot] || ids[slot].empty()) {
+      return Status::error(StatusCode::corrupt, "exact store image: slot " + std::to_string(slot) + " is not a live item");
+    }
+    if (store->slot_of_.count(ids[slot])) {
+      return Status::error(StatusCode::corrupt, "exact store image: id stored twice: " + ids[slot]);
+    }
+    store->append_slot(ids[slot], &vectors[slot * options.dim]);
+  }
+  *result = std::move(store);
+  return Status::ok();
+}
+
 }  // namespace loci::index

@@ -33,6 +33,8 @@ class ExactStore final : public VectorIndex {
  public:
   /// Checks the options; on success *store owns a new empty store.
   static Status create(const ExactStoreOptions& options, std::unique_ptr<ExactStore>* store);
+  /// Loads a store saved by save(); CORRUPT if the image is inconsistent.
+  static Status load(const ExactStoreOptions& options, ImageReader* reader, std::unique_ptr<ExactStore>* store);
 
   /// Adds `count` vectors (row-major, count * dim floats). All or nothing: if any id or
   /// vector is invalid (or, for insert, already present), nothing is written.
@@ -48,6 +50,8 @@ class ExactStore final : public VectorIndex {
   size_t size() const override;
   size_t dim() const override { return options_.dim; }
   IndexStats stats() const override;
+  /// The image: every row is a live slot (rows are dense), no tree.
+  Status save(ImageWriter* writer) const override;
   const ExactStoreOptions& options() const { return options_; }
 
   /// The k nearest stored vectors to `query` (dim floats), nearest first.

@@ -87,6 +87,8 @@ class LeafPage {
   const float* norms() const { return const_cast<LeafPage*>(this)->norms(); }
   const int8_t* codes() const { return const_cast<LeafPage*>(this)->codes(); }
   const uint8_t* bytes() const { return bytes_.get(); }
+  /// For loading a page from disk: the caller fills all page_size bytes, then checks them.
+  uint8_t* mutable_bytes() { return bytes_.get(); }
 
   /// Copies entry `from` of `source` (same layout) to entry `to` of this page.
   void copy_entry(uint32_t to, const LeafPage& source, uint32_t from) {

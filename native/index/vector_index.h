@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "index/image.h"
 #include "index/metric.h"
 
 namespace loci::index {
@@ -55,6 +56,13 @@ class VectorIndex {
   /// The k nearest items to `query`, nearest first, with exact f32 distances.
   virtual Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const = 0;
   virtual IndexStats stats() const = 0;
+  /// Writes the index's image (slot table, vectors, tree). Writes to the index must be
+  /// held off by the caller until it returns; searches may run.
+  virtual Status save(ImageWriter* writer) const = 0;
+  /// Drops what deletes and upserts left behind (Atlas: stale leaf entries).
+  virtual void compact() {}
+  /// Checks the index's structural invariants (INTERNAL naming the first violation).
+  virtual Status check() const { return Status::ok(); }
 };
 
 }  // namespace loci::index

@@ -1,0 +1,393 @@
+#include "engine/checkpoint.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "common/coding.h"
+#include "common/crc32c.h"
+#include "storage/log_format.h"
+
+namespace loci::engine {
+namespace {
+
+constexpr uint32_t kItemsMagic = 0x5449434C;    // "LCIT"
+constexpr uint32_t kVectorsMagic = 0x4556434C;  // "LCVE"
+constexpr size_t kVectorsHeaderBytes = 64;
+constexpr size_t kRowsPerCrc = 256;
+constexpr size_t kRecordBatch = 4096;
+constexpr uint8_t kItemsRecord = 1, kSlotsRecord = 2, kEndRecord = 3;
+constexpr uint8_t kInnerPageType = 2;
+constexpr uint16_t kContinuationFlag = 0x0100;
+
+uint32_t page_crc(const uint8_t* header, const uint8_t* body, size_t page_size) {
+  uint32_t crc = crc32c::value(header + 12, index::kPageHeaderBytes - 12);
+  return crc32c::mask(crc32c::extend(crc, body, page_size - index::kPageHeaderBytes));
+}
+
+}  // namespace
+
+std::string checkpoint_file_name(const char* kind, uint64_t gen) {
+  char name[48];
+  std::snprintf(name, sizeof name, "%s.%016llu", kind, static_cast<unsigned long long>(gen));
+  return name;
+}
+
+// ---- writer ---------------------------------------------------------------------------
+
+Status CheckpointWriter::create(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
+                                std::unique_ptr<CheckpointWriter>* result) {
+  std::unique_ptr<CheckpointWriter> writer(new CheckpointWriter());
+  writer->env_ = env;
+  writer->shape_ = shape;
+  LOCI_RETURN_IF_ERROR(env->new_writable(storage::join_path(dir, checkpoint_file_name("items", shape.gen)), true,
+                                         &writer->items_file_));
+  LOCI_RETURN_IF_ERROR(env->new_writable(storage::join_path(dir, checkpoint_file_name("vectors", shape.gen)), true,
+                                         &writer->vectors_file_));
+  if (shape.page_size) {
+    LOCI_RETURN_IF_ERROR(env->new_writable(storage::join_path(dir, checkpoint_file_name("pages", shape.gen)), true,
+                                           &writer->pages_file_));
+  }
+  storage::FileHeader header;
+  header.magic = kItemsMagic;
+  header.first = shape.gen;
+  header.second = shape.lsn;
+  writer->records_ = header.encode();
+  *result = std::move(writer);
+  return Status::ok();
+}
+
+Status CheckpointWriter::flush_records(bool force) {
+  if (records_.size() < (1u << 20) && !force) return Status::ok();
+  LOCI_RETURN_IF_ERROR(items_file_->append(records_.data(), records_.size()));
+  records_.clear();
+  return Status::ok();
+}
+
+Status CheckpointWriter::items(const std::vector<ItemRecord>& items) {
+  std::string payload;
+  for (size_t start = 0; start < items.size(); start += kRecordBatch) {
+    const size_t end = std::min(items.size(), start + kRecordBatch);
+    payload.clear();
+    coding::put_varint(&payload, end - start);
+    for (size_t i = start; i < end; ++i) {
+      coding::put_string(&payload, items[i].id);
+      coding::put_f64(&payload, items[i].time);
+      coding::put_u64(&payload, items[i].blob.offset);
+      coding::put_u32(&payload, items[i].blob.length);
+    }
+    storage::frame_record(&records_, kItemsRecord, payload.data(), payload.size());
+    LOCI_RETURN_IF_ERROR(flush_records(false));
+  }
+  item_count_ += items.size();
+  return Status::ok();
+}
+
+Status CheckpointWriter::slots(const std::string* ids, const uint32_t* versions, const uint8_t* alive, size_t count) {
+  std::string payload;
+  for (size_t start = 0; start < count; start += kRecordBatch) {
+    const size_t end = std::min(count, start + kRecordBatch);
+    payload.clear();
+    coding::put_u32(&payload, static_cast<uint32_t>(start));
+    coding::put_varint(&payload, end - start);
+    for (size_t s = start; s < end; ++s) {
+      coding::put_u8(&payload, alive[s] ? 1 : 0);
+      coding::put_u32(&payload, versions ? versions[s] : 0);
+      coding::put_string(&payload, ids[s]);
+    }
+    storage::frame_record(&records_, kSlotsRecord, payload.data(), payload.size());
+    LOCI_RETURN_IF_ERROR(flush_records(false));
+  }
+  slot_count_ += count;
+  return Status::ok();
+}
+
+Status CheckpointWriter::vectors(const float* rows, size_t count) {
+  std::string header;
+  coding::put_u32(&header, kVectorsMagic);
+  coding::put_u16(&header, 1);
+  coding::put_u16(&header, 0);
+  coding::put_u32(&header, static_cast<uint32_t>(shape_.dim));
+  coding::put_u32(&header, 0);
+  coding::put_u64(&header, count);
+  header.resize(60, '\0');
+  coding::put_u32(&header, crc32c::mask(crc32c::value(header.data(), 60)));
+  LOCI_RETURN_IF_ERROR(vectors_file_->append(header.data(), header.size()));
+  // Rows are written as they lie in memory: Loci only builds little-endian (leaf_page.h).
+  const size_t row_bytes = shape_.dim * sizeof(float);
+  std::string crcs;
+  for (size_t start = 0; start < count; start += kRowsPerCrc) {
+    const size_t rows_here = std::min(kRowsPerCrc, count - start);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(rows + start * shape_.dim);
+    coding::put_u32(&crcs, crc32c::mask(crc32c::value(bytes, rows_here * row_bytes)));
+    LOCI_RETURN_IF_ERROR(vectors_file_->append(bytes, rows_here * row_bytes));
+  }
+  return vectors_file_->append(crcs.data(), crcs.size());
+}
+
+Status CheckpointWriter::write_payload_pages(const std::string& payload) {
+  const size_t page_size = shape_.page_size;
+  const size_t per_page = page_size - index::kPageHeaderBytes;
+  std::vector<uint8_t> page(page_size);
+  size_t offset = 0;
+  bool first = true;
+  do {
+    std::memset(page.data(), 0, page_size);
+    const size_t chunk = std::min(per_page, payload.size() - offset);
+    coding::encode_u32(page.data(), index::kPageMagic);
+    page[4] = kInnerPageType;
+    page[5] = index::kPageFormatVersion;
+    coding::encode_u16(page.data() + 6, first ? 0 : kContinuationFlag);
+    coding::encode_u32(page.data() + 12, static_cast<uint32_t>(pages_written_));
+    coding::encode_u32(page.data() + 16, static_cast<uint32_t>(chunk));
+    coding::encode_u32(page.data() + 24, static_cast<uint32_t>(shape_.dim));
+    coding::encode_u32(page.data() + 28, static_cast<uint32_t>(page_size));
+    coding::encode_u64(page.data() + 32, shape_.lsn);
+    if (first) coding::encode_u64(page.data() + 40, payload.size());
+    std::memcpy(page.data() + index::kPageHeaderBytes, payload.data() + offset, chunk);
+    coding::encode_u32(page.data() + 8, page_crc(page.data(), page.data() + index::kPageHeaderBytes, page_size));
+    LOCI_RETURN_IF_ERROR(pages_file_->append(page.data(), page_size));
+    ++pages_written_;
+    offset += chunk;
+    first = false;
+  } while (offset < payload.size());
+  return Status::ok();
+}
+
+Status CheckpointWriter::tree(const std::string& payload) {
+  if (!pages_file_) return Status::error(StatusCode::internal, "tree written to a checkpoint without pages");
+  return write_payload_pages(payload);
+}
+
+Status CheckpointWriter::leaf(const index::LeafPage& page) {
+  if (!pages_file_) return Status::error(StatusCode::internal, "leaf written to a checkpoint without pages");
+  // Seal a copy of the header: file position, checkpoint LSN, CRC. The body is written
+  // straight from the live page.
+  uint8_t header[index::kPageHeaderBytes];
+  std::memcpy(header, page.bytes(), sizeof header);
+  coding::encode_u32(header + 12, static_cast<uint32_t>(pages_written_));
+  coding::encode_u64(header + 32, shape_.lsn);
+  const uint8_t* body = page.bytes() + index::kPageHeaderBytes;
+  coding::encode_u32(header + 8, page_crc(header, body, shape_.page_size));
+  LOCI_RETURN_IF_ERROR(pages_file_->append(header, sizeof header));
+  LOCI_RETURN_IF_ERROR(pages_file_->append(body, shape_.page_size - sizeof header));
+  ++pages_written_;
+  return Status::ok();
+}
+
+Status CheckpointWriter::finish() {
+  std::string payload;
+  coding::put_u64(&payload, item_count_);
+  coding::put_u64(&payload, slot_count_);
+  storage::frame_record(&records_, kEndRecord, payload.data(), payload.size());
+  LOCI_RETURN_IF_ERROR(flush_records(true));
+  for (auto* file : {items_file_.get(), vectors_file_.get(), pages_file_.get()}) {
+    if (!file) continue;
+    LOCI_RETURN_IF_ERROR(file->sync());
+    LOCI_RETURN_IF_ERROR(file->close());
+  }
+  return Status::ok();
+}
+
+// ---- reader ---------------------------------------------------------------------------
+
+Status CheckpointReader::corrupt(const std::string& path, uint64_t offset, const std::string& why) const {
+  return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) + ": " + why +
+                                                " (run `loci verify`; restore the store from a backup)");
+}
+
+Status CheckpointReader::open(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
+                              std::unique_ptr<CheckpointReader>* result) {
+  std::unique_ptr<CheckpointReader> reader(new CheckpointReader());
+  reader->env_ = env;
+  reader->shape_ = shape;
+  reader->items_path_ = storage::join_path(dir, checkpoint_file_name("items", shape.gen));
+  reader->vectors_path_ = storage::join_path(dir, checkpoint_file_name("vectors", shape.gen));
+  reader->pages_path_ = storage::join_path(dir, checkpoint_file_name("pages", shape.gen));
+  for (const std::string* path : {&reader->items_path_, &reader->vectors_path_}) {
+    if (!env->exists(*path)) return reader->corrupt(*path, 0, "the checkpoint file the MANIFEST names is missing");
+  }
+  if (shape.page_size && !env->exists(reader->pages_path_)) {
+    return reader->corrupt(reader->pages_path_, 0, "the checkpoint file the MANIFEST names is missing");
+  }
+  LOCI_RETURN_IF_ERROR(env->map(reader->items_path_, &reader->items_map_));
+  LOCI_RETURN_IF_ERROR(reader->read_records());
+  LOCI_RETURN_IF_ERROR(env->new_random_access(reader->vectors_path_, &reader->vectors_file_));
+  if (shape.page_size) {
+    LOCI_RETURN_IF_ERROR(env->new_random_access(reader->pages_path_, &reader->pages_file_));
+    // The tree payload: pages 0 .. t-1.
+    const size_t page_size = shape.page_size;
+    std::vector<uint8_t> page(page_size);
+    uint64_t total = 0;
+    size_t page_index = 0;
+    do {
+      const uint64_t offset = uint64_t(page_index) * page_size;
+      if (offset + page_size > reader->pages_file_->size()) return reader->corrupt(reader->pages_path_, offset, "file cut short inside the tree");
+      LOCI_RETURN_IF_ERROR(reader->pages_file_->read(offset, page_size, page.data()));
+      if (coding::decode_u32(page.data()) != index::kPageMagic) return reader->corrupt(reader->pages_path_, offset, "bad page magic");
+      if (coding::decode_u32(page.data() + 8) != page_crc(page.data(), page.data() + index::kPageHeaderBytes, page_size)) {
+        return reader->corrupt(reader->pages_path_, offset + 8, "page checksum mismatch");
+      }
+      const bool continuation = coding::decode_u16(page.data() + 6) & kContinuationFlag;
+      const uint32_t chunk = coding::decode_u32(page.data() + 16);
+      if (page[4] != kInnerPageType || page[5] != index::kPageFormatVersion || continuation != (page_index != 0) ||
+          chunk > page_size - index::kPageHeaderBytes) {
+        return reader->corrupt(reader->pages_path_, offset, "malformed inner page header");
+      }
+      if (page_index == 0) total = coding::decode_u64(page.data() + 40);
+      reader->tree_payload_.append(reinterpret_cast<char*>(page.data()) + index::kPageHeaderBytes, chunk);
+      ++page_index;
+      if (reader->tree_payload_.size() > total) return reader->corrupt(reader->pages_path_, offset, "tree longer than its header says");
+    } while (reader->tree_payload_.size() < total);
+    reader->tree_pages_ = page_index;
+    const uint64_t rest = reader->pages_file_->size() - uint64_t(page_index) * page_size;
+    if (rest % page_size) return reader->corrupt(reader->pages_path_, reader->pages_file_->size(), "file is not a whole number of pages");
+    reader->leaf_count_ = rest / page_size;
+  }
+  *result = std::move(reader);
+  return Status::ok();
+}
+
+Status CheckpointReader::read_records() {
+  const uint8_t* data = items_map_->data();
+  const size_t size = items_map_->size();
+  if (size < storage::kFileHeaderBytes) return corrupt(items_path_, 0, "file cut short before its header ends");
+  storage::FileHeader header;
+  std::string why;
+  if (!header.decode(data, kItemsMagic, &why)) return corrupt(items_path_, 0, why);
+  if (header.first != shape_.gen || header.second != shape_.lsn) {
+    return corrupt(items_path_, 8, "generation or checkpoint LSN disagrees with the MANIFEST");
+  }
+  size_t offset = storage::kFileHeaderBytes;
+  bool ended = false;
+  while (!ended) {
+    uint8_t type;
+    const uint8_t* payload;
+    size_t payload_size, next;
+    storage::RecordRead read = storage::read_record(data, size, offset, &type, &payload, &payload_size, &next);
+    if (read == storage::RecordRead::end || read == storage::RecordRead::truncated) {
+      return corrupt(items_path_, offset, "file cut short (no end record)");
+    }
+    if (read == storage::RecordRead::bad_crc) return corrupt(items_path_, offset, "record checksum mismatch");
+    coding::Reader in(payload, payload_size);
+    uint64_t count = 0;
+    if (type == kItemsRecord) {
+      if (!in.varint(&count) || count > payload_size) return corrupt(items_path_, offset, "malformed items record");
+      for (uint64_t i = 0; i < count; ++i) {
+        ItemRecord item;
+        in.string(&item.id, 1 << 20);
+        in.f64(&item.time);
+        in.u64(&item.blob.offset);
+        in.u32(&item.blob.length);
+        if (!in.ok()) return corrupt(items_path_, offset, "malformed items record");
+        items_.push_back(std::move(item));
+      }
+    } else if (type == kSlotsRecord) {
+      uint32_t first = 0;
+      if (!in.u32(&first) || !in.varint(&count) || count > payload_size || first != slot_ids_.size()) {
+        return corrupt(items_path_, offset, "malformed slots record");
+      }
+      for (uint64_t i = 0; i < count; ++i) {
+        uint8_t flags = 0;
+        uint32_t version = 0;
+        std::string id;
+        in.u8(&flags);
+        in.u32(&version);
+        in.string(&id, 1 << 20);
+        if (!in.ok()) return corrupt(items_path_, offset, "malformed slots record");
+        slot_alive_.push_back(flags & 1);
+        slot_versions_.push_back(version);
+        slot_ids_.push_back(std::move(id));
+      }
+    } else if (type == kEndRecord) {
+      uint64_t items = 0, slots = 0;
+      if (!in.u64(&items) || !in.u64(&slots) || items != items_.size() || slots != slot_ids_.size()) {
+        return corrupt(items_path_, offset, "end record totals disagree with the records");
+      }
+      ended = true;
+    } else if (!(type & storage::kRecordIgnorableBit)) {
+      return corrupt(items_path_, offset, "unknown record type " + std::to_string(type) + " (written by a newer Loci?)");
+    }
+    if (!ended && in.remaining() != 0 && !(type & storage::kRecordIgnorableBit)) {
+      return corrupt(items_path_, offset, "trailing bytes in a record");
+    }
+    offset = next;
+  }
+  if (offset != size) return corrupt(items_path_, offset, "bytes after the end record");
+  return Status::ok();
+}
+
+Status CheckpointReader::items(std::vector<ItemRecord>* items) {
+  *items = std::move(items_);
+  return Status::ok();
+}
+
+Status CheckpointReader::slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions,
+                               std::vector<uint8_t>* alive) {
+  *ids = std::move(slot_ids_);
+  *versions = std::move(slot_versions_);
+  *alive = std::move(slot_alive_);
+  return Status::ok();
+}
+
+Status CheckpointReader::vectors(size_t count, std::vector<float>* rows) {
+  const std::string& path = vectors_path_;
+  uint8_t header[kVectorsHeaderBytes];
+  if (vectors_file_->size() < kVectorsHeaderBytes) return corrupt(path, 0, "file cut short before its header ends");
+  LOCI_RETURN_IF_ERROR(vectors_file_->read(0, sizeof header, header));
+  if (coding::decode_u32(header + 60) != crc32c::mask(crc32c::value(header, 60))) return corrupt(path, 60, "header checksum mismatch");
+  if (coding::decode_u32(header) != kVectorsMagic || coding::decode_u16(header + 4) != 1) return corrupt(path, 0, "bad magic or version");
+  if (coding::decode_u32(header + 8) != shape_.dim || coding::decode_u64(header + 16) != count) {
+    return corrupt(path, 8, "dim or row count disagrees with the MANIFEST and item table");
+  }
+  const size_t row_bytes = shape_.dim * sizeof(float);
+  const size_t groups = (count + kRowsPerCrc - 1) / kRowsPerCrc;
+  const uint64_t expected = kVectorsHeaderBytes + uint64_t(count) * row_bytes + 4 * groups;
+  if (vectors_file_->size() != expected) {
+    return corrupt(path, vectors_file_->size(), "file is " + std::to_string(vectors_file_->size()) + " bytes, expected " + std::to_string(expected));
+  }
+  rows->resize(count * shape_.dim);
+  auto* bytes = reinterpret_cast<uint8_t*>(rows->data());
+  if (count) LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsHeaderBytes, count * row_bytes, bytes));
+  std::vector<uint8_t> crcs(4 * groups);
+  if (groups) LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsHeaderBytes + uint64_t(count) * row_bytes, crcs.size(), crcs.data()));
+  for (size_t g = 0; g < groups; ++g) {
+    const size_t start = g * kRowsPerCrc, rows_here = std::min(kRowsPerCrc, count - start);
+    if (coding::decode_u32(&crcs[4 * g]) != crc32c::mask(crc32c::value(bytes + start * row_bytes, rows_here * row_bytes))) {
+      return corrupt(path, kVectorsHeaderBytes + start * row_bytes, "checksum mismatch in rows " + std::to_string(start) + ".." +
+                                                                      std::to_string(start + rows_here - 1));
+    }
+  }
+  return Status::ok();
+}
+
+Status CheckpointReader::tree(std::string* payload) {
+  *payload = std::move(tree_payload_);
+  return Status::ok();
+}
+
+Status CheckpointReader::leaf(size_t index, index::LeafPage* page) {
+  const size_t page_size = shape_.page_size;
+  const uint64_t file_page = tree_pages_ + index;
+  const uint64_t offset = file_page * page_size;
+  uint8_t* bytes = page->mutable_bytes();
+  const uint32_t capacity = page->capacity();
+  LOCI_RETURN_IF_ERROR(pages_file_->read(offset, page_size, bytes));
+  if (coding::decode_u32(bytes) != index::kPageMagic) return corrupt(pages_path_, offset, "bad page magic");
+  if (coding::decode_u32(bytes + 8) != page_crc(bytes, bytes + index::kPageHeaderBytes, page_size)) {
+    return corrupt(pages_path_, offset + 8, "page checksum mismatch");
+  }
+  if (bytes[4] != index::kLeafPageType || bytes[5] != index::kPageFormatVersion) return corrupt(pages_path_, offset + 4, "not a leaf page of a known version");
+  if (coding::decode_u16(bytes + 6) & 0xFF) return corrupt(pages_path_, offset + 6, "unknown page flags (written by a newer Loci?)");
+  if (coding::decode_u32(bytes + 12) != file_page) return corrupt(pages_path_, offset + 12, "page id does not match its position");
+  if (coding::decode_u32(bytes + 20) != capacity || coding::decode_u32(bytes + 24) != shape_.dim ||
+      coding::decode_u32(bytes + 28) != page_size) {
+    return corrupt(pages_path_, offset + 20, "capacity, dim or page size disagree with the MANIFEST");
+  }
+  if (coding::decode_u32(bytes + 16) > capacity) return corrupt(pages_path_, offset + 16, "count exceeds capacity");
+  // In memory a page's id is its leaf index and its CRC is unset (docs/format/pages.md).
+  coding::encode_u32(bytes + 12, static_cast<uint32_t>(index));
+  coding::encode_u32(bytes + 8, 0);
+  return Status::ok();
+}
+
+}  // namespace loci::engine

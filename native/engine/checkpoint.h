@@ -1,0 +1,89 @@
+// The checkpoint files items.<gen>, vectors.<gen> and pages.<gen>: writing them from an
+// index image plus the engine's item table, and reading them back.
+// See docs/format/checkpoint.md.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/image.h"
+#include "index/leaf_page.h"
+#include "storage/blob_arena.h"
+#include "storage/env.h"
+
+namespace loci::engine {
+
+/// One live item's engine-level fields (the vector lives in the index).
+struct ItemRecord {
+  std::string id;
+  double time = 0;
+  storage::BlobRef blob;
+};
+
+std::string checkpoint_file_name(const char* kind, uint64_t gen);
+
+struct CheckpointShape {
+  size_t dim = 0;
+  size_t page_size = 0;  // 0: no pages file (flat index)
+  uint64_t gen = 0;
+  uint64_t lsn = 0;
+};
+
+/// Writes one checkpoint generation. Use: items(), then index->save(this), then finish().
+class CheckpointWriter final : public index::ImageWriter {
+ public:
+  static Status create(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
+                       std::unique_ptr<CheckpointWriter>* writer);
+  Status items(const std::vector<ItemRecord>& items);
+  Status slots(const std::string* ids, const uint32_t* versions, const uint8_t* alive, size_t count) override;
+  Status vectors(const float* rows, size_t count) override;
+  Status tree(const std::string& payload) override;
+  Status leaf(const index::LeafPage& page) override;
+  /// Writes the end record and syncs all three files.
+  Status finish();
+
+ private:
+  CheckpointWriter() = default;
+  Status flush_records(bool force);
+  Status write_payload_pages(const std::string& payload);
+
+  storage::Env* env_ = nullptr;
+  CheckpointShape shape_;
+  std::unique_ptr<storage::WritableFile> items_file_, vectors_file_, pages_file_;
+  std::string records_;  // framed records not yet written
+  uint64_t item_count_ = 0, slot_count_ = 0, pages_written_ = 0;
+};
+
+/// Reads one checkpoint generation, checking every CRC. Use: items(), then the index's
+/// load() (which calls slots(), vectors(), tree(), leaf()).
+class CheckpointReader final : public index::ImageReader {
+ public:
+  static Status open(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
+                     std::unique_ptr<CheckpointReader>* reader);
+  Status items(std::vector<ItemRecord>* items);
+  Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) override;
+  Status vectors(size_t count, std::vector<float>* rows) override;
+  Status tree(std::string* payload) override;
+  size_t leaf_count() const override { return leaf_count_; }
+  Status leaf(size_t index, index::LeafPage* page) override;
+
+ private:
+  CheckpointReader() = default;
+  Status corrupt(const std::string& path, uint64_t offset, const std::string& why) const;
+  Status read_records();
+
+  storage::Env* env_ = nullptr;
+  CheckpointShape shape_;
+  std::string items_path_, vectors_path_, pages_path_;
+  std::unique_ptr<storage::MappedFile> items_map_;
+  std::unique_ptr<storage::RandomAccessFile> vectors_file_, pages_file_;
+  std::vector<ItemRecord> items_;
+  std::vector<std::string> slot_ids_;
+  std::vector<uint32_t> slot_versions_;
+  std::vector<uint8_t> slot_alive_;
+  std::string tree_payload_;
+  size_t tree_pages_ = 0, leaf_count_ = 0;
+};
+
+}  // namespace loci::engine

@@ -1,0 +1,672 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_set>
+
+#include "index/atlas.h"
+#include "index/exact_store.h"
+#include "index/validate.h"
+#include "storage/log_format.h"
+
+namespace loci::engine {
+
+struct PendingWrite {
+  WriteBatch batch;
+  Status status;
+  bool done = false;
+};
+
+namespace {
+
+constexpr uint8_t kBatchRecordType = 1;
+constexpr uint64_t kArenaCollectMinDead = 1u << 20;
+
+uint64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+}
+
+bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
+
+// "<kind>.<16 digits>" -> gen
+bool parse_gen(const std::string& name, const char* kind, uint64_t* gen) {
+  const size_t prefix = std::string(kind).size() + 1;
+  if (name.size() != prefix + 16 || !starts_with(name, kind) || name[prefix - 1] != '.') return false;
+  uint64_t value = 0;
+  for (size_t i = prefix; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    value = value * 10 + (name[i] - '0');
+  }
+  *gen = value;
+  return true;
+}
+
+index::AtlasOptions atlas_options(const storage::Manifest& shape) {
+  index::AtlasOptions options;
+  options.dim = shape.dim;
+  options.metric = static_cast<index::Metric>(shape.metric);
+  options.page_size = shape.page_size;
+  options.fanout = shape.fanout;
+  return options;
+}
+
+Status mismatch(const char* what, uint64_t stored, uint64_t given) {
+  return Status::error(StatusCode::invalid_argument, std::string("the store was created with ") + what + " " +
+                                                         std::to_string(stored) + ", but open() was given " +
+                                                         std::to_string(given) + ": omit it or pass the stored value");
+}
+
+}  // namespace
+
+// ---- open -----------------------------------------------------------------------------
+
+Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* result, OpenReport* report) {
+  OpenReport local_report;
+  if (!report) report = &local_report;
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->options_ = options;
+  engine->env_ = options.env ? options.env : storage::Env::posix();
+  engine->dir_ = options.dir;
+  storage::Manifest& shape = engine->shape_;
+  auto set_shape_from_options = [&]() -> Status {
+    if (options.dim == 0) return Status::error(StatusCode::invalid_argument, "dim is required to create a store");
+    shape.dim = static_cast<uint32_t>(options.dim);
+    shape.metric = static_cast<uint8_t>(options.metric < 0 ? 2 : options.metric);
+    shape.index = static_cast<uint8_t>(options.index < 0 ? 0 : options.index);
+    shape.quantization = static_cast<uint8_t>(options.quantization < 0 ? (shape.index == 1 ? 1 : 0) : options.quantization);
+    shape.page_size = static_cast<uint32_t>(shape.index == 1 ? (options.page_size ? options.page_size : 262144) : 0);
+    shape.fanout = static_cast<uint32_t>(shape.index == 1 ? (options.fanout ? options.fanout : 64) : 0);
+    return engine->create_index();
+  };
+
+  if (engine->dir_.empty()) {
+    LOCI_RETURN_IF_ERROR(set_shape_from_options());
+    report->created = true;
+    *result = std::move(engine);
+    return Status::ok();
+  }
+
+  storage::Env* env = engine->env_;
+  const std::string& dir = engine->dir_;
+  if (options.dim == 0 && !env->exists(storage::join_path(dir, "MANIFEST"))) {
+    return Status::error(StatusCode::invalid_argument, dir + " holds no Loci store: pass dim to create one");
+  }
+  LOCI_RETURN_IF_ERROR(env->create_dir(dir));
+  LOCI_RETURN_IF_ERROR(env->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
+  Status read = storage::read_manifest(env, dir, &shape);
+  if (read.code() == StatusCode::not_found) {
+    // A new store, unless files of one exist (then the MANIFEST was lost). Files left by a
+    // creation that crashed before its MANIFEST (an empty arena and WAL) are redone.
+    std::vector<std::string> names;
+    LOCI_RETURN_IF_ERROR(env->list_dir(dir, &names));
+    for (const std::string& name : names) {
+      uint64_t size = 0;
+      if (name == "LOCK" || name == "MANIFEST.tmp") continue;
+      if (name == storage::blob_file_name(1) && env->file_size(storage::join_path(dir, name), &size).is_ok() &&
+          size <= storage::kFileHeaderBytes) {
+        continue;
+      }
+      if (name == "wal") {
+        std::vector<std::string> wal_names;
+        LOCI_RETURN_IF_ERROR(env->list_dir(wal_dir(dir), &wal_names));
+        bool fresh = wal_names.empty() || (wal_names.size() == 1 && wal_names[0] == wal_file_name(1) &&
+                                           env->file_size(storage::join_path(wal_dir(dir), wal_names[0]), &size).is_ok() &&
+                                           size <= storage::kFileHeaderBytes);
+        if (fresh) continue;
+      }
+      if (starts_with(name, "blobs.") || starts_with(name, "items.") || starts_with(name, "vectors.") ||
+          starts_with(name, "pages.") || name == "wal") {
+        return Status::error(StatusCode::corrupt, storage::join_path(dir, "MANIFEST") +
+                                                      " at offset 0: the MANIFEST is missing but the directory holds "
+                                                      "store files (" + name + "); restore it from a backup");
+      }
+    }
+    LOCI_RETURN_IF_ERROR(set_shape_from_options());
+    shape.arena_gen = 1;
+    shape.wal_seq = 1;
+    shape.created_ms = now_ms();
+    LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, 1, &engine->arena_));
+    shape.arena_bytes = engine->arena_->size();
+    LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, 1, shape.dim, &engine->wal_));
+    LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
+    shape.checkpoint_ms = now_ms();
+    LOCI_RETURN_IF_ERROR(storage::write_manifest(env, dir, shape));
+    report->created = true;
+  } else {
+    LOCI_RETURN_IF_ERROR(read);
+    if (options.dim && options.dim != shape.dim) return mismatch("dim", shape.dim, options.dim);
+    if (options.metric >= 0 && options.metric != shape.metric) return mismatch("metric", shape.metric, options.metric);
+    if (options.index >= 0 && options.index != shape.index) return mismatch("index kind", shape.index, options.index);
+    if (options.quantization >= 0 && options.quantization != shape.quantization) {
+      return mismatch("quantization", shape.quantization, options.quantization);
+    }
+    if (options.page_size && options.page_size != shape.page_size) return mismatch("pageSize", shape.page_size, options.page_size);
+    if (options.fanout && options.fanout != shape.fanout) return mismatch("fanout", shape.fanout, options.fanout);
+    LOCI_RETURN_IF_ERROR(engine->load(report));
+  }
+  if (options.durability == Durability::interval) engine->syncer_ = std::thread([e = engine.get()] { e->sync_loop(); });
+  *result = std::move(engine);
+  return Status::ok();
+}
+
+Status Engine::create_index() {
+  const storage::Manifest& s = shape_;
+  if (s.index == 0) {
+    std::unique_ptr<index::ExactStore> store;
+    LOCI_RETURN_IF_ERROR(index::ExactStore::create(
+        {s.dim, static_cast<index::Metric>(s.metric), static_cast<index::Quantization>(s.quantization)}, &store));
+    index_ = std::move(store);
+  } else if (s.index == 1) {
+    std::unique_ptr<index::Atlas> atlas;
+    LOCI_RETURN_IF_ERROR(index::Atlas::create(atlas_options(s), &atlas));
+    index_ = std::move(atlas);
+  } else {
+    return Status::error(StatusCode::invalid_argument, "unknown index kind: use 'flat' or 'atlas'");
+  }
+  return Status::ok();
+}
+
+Status Engine::load(OpenReport* report) {
+  storage::Env* env = env_;
+  const std::string& dir = dir_;
+  const storage::Manifest& s = shape_;
+  auto started = std::chrono::steady_clock::now();
+  if (s.checkpoint_gen == 0) {
+    LOCI_RETURN_IF_ERROR(create_index());
+  } else {
+    std::unique_ptr<CheckpointReader> reader;
+    LOCI_RETURN_IF_ERROR(CheckpointReader::open(env, dir, {s.dim, s.index == 1 ? s.page_size : 0, s.checkpoint_gen, s.checkpoint_lsn}, &reader));
+    std::vector<ItemRecord> items;
+    LOCI_RETURN_IF_ERROR(reader->items(&items));
+    if (s.index == 0) {
+      std::unique_ptr<index::ExactStore> store;
+      LOCI_RETURN_IF_ERROR(index::ExactStore::load(
+          {s.dim, static_cast<index::Metric>(s.metric), static_cast<index::Quantization>(s.quantization)}, reader.get(), &store));
+      index_ = std::move(store);
+    } else {
+      std::unique_ptr<index::Atlas> atlas;
+      LOCI_RETURN_IF_ERROR(index::Atlas::load(atlas_options(s), reader.get(), &atlas));
+      index_ = std::move(atlas);
+    }
+    items_.reserve(items.size());
+    for (ItemRecord& item : items) {
+      if (!index_->contains(item.id)) {
+        return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
+                                                      ": item " + item.id + " is not in the index");
+      }
+      if (item.blob.offset + item.blob.footprint() > s.arena_bytes) {
+        return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
+                                                      ": item " + item.id + " refers past the end of the blob arena");
+      }
+      arena_live_bytes_ += item.blob.footprint();
+      std::string id = item.id;
+      items_.emplace(std::move(id), std::move(item));
+    }
+    if (items_.size() != index_->size()) {
+      return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
+                                                    ": item table and index disagree on the number of items");
+    }
+    uint64_t bytes = 0;
+    for (const char* kind : {"items", "vectors", "pages"}) {
+      uint64_t size = 0;
+      if (env->file_size(storage::join_path(dir, checkpoint_file_name(kind, s.checkpoint_gen)), &size).is_ok()) bytes += size;
+    }
+    checkpoint_files_bytes_ = bytes;
+  }
+  LOCI_RETURN_IF_ERROR(storage::BlobArena::open(env, dir, s.arena_gen, s.arena_bytes, &arena_, read_only_));
+  report->load_ms = elapsed_ms(started);
+
+  started = std::chrono::steady_clock::now();
+  ReplayResult replay;
+  LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
+                                  [this](WriteBatch& batch, uint64_t lsn) { return replay_batch(batch, lsn); }, &replay));
+  report->replay_ms = elapsed_ms(started);
+  report->replayed_records = replay.records;
+  report->replayed_bytes = replay.bytes;
+  report->recovery_note = replay.note;
+  lsn_ = replay.last_lsn;
+  wal_bytes_since_checkpoint_ = replay.bytes;
+  if (read_only_) return Status::ok();
+  LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, std::max(replay.last_seq, s.wal_seq) + 1, s.dim, &wal_));
+  LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
+
+  // Files no MANIFEST refers to: a checkpoint or a collection that crashed before its
+  // MANIFEST switch, or one that crashed after it but before removing the old files.
+  std::vector<std::string> names;
+  LOCI_RETURN_IF_ERROR(env->list_dir(dir, &names));
+  for (const std::string& name : names) {
+    uint64_t gen = 0;
+    bool stale = name == "MANIFEST.tmp" || (parse_gen(name, "blobs", &gen) && gen != s.arena_gen);
+    for (const char* kind : {"items", "vectors", "pages"}) {
+      if (parse_gen(name, kind, &gen) && gen != s.checkpoint_gen) stale = true;
+    }
+    if (stale) LOCI_RETURN_IF_ERROR(env->remove_file(storage::join_path(dir, name)));
+  }
+  return Status::ok();
+}
+
+Status Engine::replay_batch(WriteBatch& batch, uint64_t lsn) {
+  std::vector<storage::BlobRef> refs(batch.size());
+  // verify replays into memory only: the texts were checked by the record's CRC.
+  if (batch.op != BatchOp::remove && !read_only_) {
+    std::string blobs;
+    for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &refs[i]);
+    LOCI_RETURN_IF_ERROR(arena_->append(blobs));
+  }
+  return apply(batch, refs);
+}
+
+Engine::~Engine() { close(); }
+
+// ---- writes ---------------------------------------------------------------------------
+
+std::shared_ptr<PendingWrite> Engine::submit(WriteBatch batch) {
+  auto write = std::make_shared<PendingWrite>();
+  write->batch = std::move(batch);
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  queue_.push_back(write);
+  return write;
+}
+
+Status Engine::commit(const std::shared_ptr<PendingWrite>& write) {
+  std::unique_lock<std::mutex> lock(queue_mutex_);
+  while (!write->done && leader_active_) queue_cv_.wait(lock);
+  if (write->done) return write->status;
+  // Lead: commit everything queued so far, in queue order (which is call order).
+  leader_active_ = true;
+  std::vector<std::shared_ptr<PendingWrite>> group(queue_.begin(), queue_.end());
+  lock.unlock();
+  Status status;
+  {
+    std::lock_guard<std::mutex> commit_lock(commit_mutex_);
+    status = commit_group(group);
+  }
+  lock.lock();
+  for (auto& member : group) {
+    if (!status.is_ok()) member->status = status;
+    member->done = true;
+    queue_.pop_front();
+  }
+  leader_active_ = false;
+  queue_cv_.notify_all();
+  return write->status;
+}
+
+Status Engine::poisoned() const {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (closed_) return Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()");
+  return background_error_;
+}
+
+void Engine::poison(const Status& status) {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (background_error_.is_ok()) {
+    background_error_ = Status::error(status.code(), status.message() +
+                                                         " (the store refuses writes until it is reopened; every write "
+                                                         "acknowledged before this error is safe)");
+  }
+}
+
+// Validates each batch against the store as the batches before it in the group leave
+// it, writes the valid ones to the arena and the WAL, makes them durable, applies them.
+Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
+  LOCI_RETURN_IF_ERROR(poisoned());
+  std::unordered_map<std::string, bool> exists_after;  // ids touched by earlier batches of the group
+  auto exists = [&](const std::string& id) {
+    auto found = exists_after.find(id);
+    return found != exists_after.end() ? found->second : index_->contains(id);
+  };
+  std::vector<PendingWrite*> valid;
+  for (auto& member : group) {
+    WriteBatch& batch = member->batch;
+    Status check;
+    std::unordered_set<std::string> seen;
+    for (const std::string& id : batch.ids) {
+      const bool repeated = !seen.insert(id).second;
+      // The messages match the indexes' own checks (index/validate.cpp).
+      if (batch.op == BatchOp::add && (repeated || exists(id))) {
+        check = Status::error(StatusCode::already_exists, "id '" + id + "' already exists" +
+                                                              (repeated ? " (it appears twice in this batch)" : "") +
+                                                              ": use upsert() to replace a vector");
+        break;
+      }
+      if (batch.op == BatchOp::remove && !repeated && !exists(id)) {
+        check = Status::error(StatusCode::not_found,
+                              "id '" + id + "' is not in the store: nothing was deleted (check with has())");
+        break;
+      }
+    }
+    if (!check.is_ok()) {
+      member->status = check;
+      continue;
+    }
+    for (const std::string& id : batch.ids) exists_after[id] = batch.op != BatchOp::remove;
+    valid.push_back(member.get());
+  }
+  if (valid.empty()) return Status::ok();
+
+  std::vector<std::vector<storage::BlobRef>> refs(valid.size());
+  if (durable()) {
+    std::string blobs, records, payload;
+    for (size_t b = 0; b < valid.size(); ++b) {
+      WriteBatch& batch = valid[b]->batch;
+      refs[b].resize(batch.size());
+      if (batch.op != BatchOp::remove) {
+        for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &refs[b][i]);
+      }
+      payload.clear();
+      batch.encode(lsn_ + 1 + b, shape_.dim, &payload);
+      storage::frame_record(&records, kBatchRecordType, payload.data(), payload.size());
+    }
+    Status io = arena_->append(blobs);
+    if (io.is_ok()) io = wal_->append(records);
+    if (io.is_ok() && options_.durability == Durability::sync) io = wal_->sync();
+    if (!io.is_ok()) {
+      poison(io);
+      return io;
+    }
+    if (options_.durability == Durability::interval) {
+      std::lock_guard<std::mutex> lock(sync_mutex_);
+      wal_dirty_ = true;
+    }
+    wal_bytes_since_checkpoint_ += records.size();
+  } else {
+    for (size_t b = 0; b < valid.size(); ++b) refs[b].resize(valid[b]->batch.size());
+  }
+  for (size_t b = 0; b < valid.size(); ++b) {
+    Status applied = apply(valid[b]->batch, refs[b]);
+    if (!applied.is_ok()) {
+      // The WAL holds a batch the index refused: memory and log disagree from here.
+      Status internal = Status::error(StatusCode::internal, "a logged batch failed to apply: " + applied.message());
+      poison(internal);
+      return internal;
+    }
+    ++lsn_;
+  }
+  groups_.fetch_add(1, std::memory_order_relaxed);
+  batches_.fetch_add(valid.size(), std::memory_order_relaxed);
+  if (durable() && wal_bytes_since_checkpoint_ > std::max(options_.checkpoint_bytes, checkpoint_files_bytes_ / 4)) {
+    // The group's writes are durable already: a failed checkpoint does not fail them.
+    // It leaves the previous checkpoint and the whole WAL in place, and is retried after
+    // another checkpoint_bytes of writes.
+    if (!checkpoint_locked(false).is_ok()) wal_bytes_since_checkpoint_ = 0;
+  }
+  return Status::ok();
+}
+
+Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& refs) {
+  if (batch.op == BatchOp::remove) {
+    LOCI_RETURN_IF_ERROR(index_->remove(batch.ids));
+  } else {
+    LOCI_RETURN_IF_ERROR(index_->add(batch.ids, batch.vectors.data(), batch.size(),
+                                     batch.op == BatchOp::upsert ? index::WriteMode::upsert : index::WriteMode::insert));
+  }
+  std::unique_lock<std::shared_mutex> lock(items_mutex_);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto found = items_.find(batch.ids[i]);
+    if (found != items_.end()) {
+      arena_live_bytes_ -= found->second.blob.footprint();
+      if (batch.op == BatchOp::remove) {
+        items_.erase(found);
+        continue;
+      }
+    } else if (batch.op == BatchOp::remove) {
+      continue;
+    }
+    ItemRecord& item = items_[batch.ids[i]];
+    item.id = batch.ids[i];
+    item.time = batch.times[i];
+    item.blob = refs[i];
+    arena_live_bytes_ += refs[i].footprint();
+  }
+  return Status::ok();
+}
+
+// ---- reads ----------------------------------------------------------------------------
+
+Status Engine::get(const std::string& id, float* vector, ItemView* item) const {
+  ItemRecord record;
+  {
+    std::shared_lock<std::shared_mutex> lock(items_mutex_);
+    auto found = items_.find(id);
+    if (found == items_.end()) return index::unknown_id(id);
+    record = found->second;
+  }
+  if (vector) LOCI_RETURN_IF_ERROR(index_->get(id, vector));
+  if (item) {
+    item->time = record.time;
+    if (arena_) {
+      LOCI_RETURN_IF_ERROR(arena_->read(record.blob, &item->text, &item->meta));
+    } else {
+      item->text.clear();
+      item->meta.clear();
+    }
+  }
+  return Status::ok();
+}
+
+// ---- checkpoints ----------------------------------------------------------------------
+
+Status Engine::checkpoint(bool compact) {
+  if (!durable()) return poisoned();
+  LOCI_RETURN_IF_ERROR(poisoned());
+  // Hold the write queue like a group leader would.
+  std::unique_lock<std::mutex> lock(queue_mutex_);
+  while (leader_active_) queue_cv_.wait(lock);
+  leader_active_ = true;
+  lock.unlock();
+  Status status;
+  {
+    std::lock_guard<std::mutex> commit_lock(commit_mutex_);
+    status = checkpoint_locked(compact);
+  }
+  lock.lock();
+  leader_active_ = false;
+  queue_cv_.notify_all();
+  return status;
+}
+
+Status Engine::checkpoint_locked(bool compact) {
+  storage::Env* env = env_;
+  const std::string& dir = dir_;
+  storage::Manifest next = shape_;
+  // 1. New WAL file: writes after this checkpoint go there.
+  std::unique_ptr<WalWriter> new_wal;
+  LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, wal_->seq() + 1, shape_.dim, &new_wal));
+  LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
+  {
+    std::lock_guard<std::mutex> lock(sync_mutex_);
+    wal_->close();
+    wal_ = std::move(new_wal);
+    wal_dirty_ = false;
+  }
+  next.wal_seq = wal_->seq();
+
+  // 2. Items in a stable order, and the arena: synced, or collected into a new generation.
+  std::vector<ItemRecord> items;
+  {
+    std::shared_lock<std::shared_mutex> lock(items_mutex_);
+    items.reserve(items_.size());
+    for (const auto& entry : items_) items.push_back(entry.second);
+  }
+  std::sort(items.begin(), items.end(), [](const ItemRecord& a, const ItemRecord& b) { return a.blob.offset < b.blob.offset; });
+  const uint64_t dead = arena_->size() - storage::kFileHeaderBytes - arena_live_bytes_;
+  std::unique_ptr<storage::BlobArena> new_arena;
+  if (compact || (dead > kArenaCollectMinDead && dead * 2 > arena_->size())) {
+    LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, shape_.arena_gen + 1, &new_arena));
+    std::string batch, text, meta;
+    for (ItemRecord& item : items) {
+      if (item.blob.empty()) continue;
+      LOCI_RETURN_IF_ERROR(arena_->read(item.blob, &text, &meta));
+      new_arena->encode(text, meta, &batch, &item.blob);
+      if (batch.size() > (4u << 20)) {
+        LOCI_RETURN_IF_ERROR(new_arena->append(batch));
+        batch.clear();
+      }
+    }
+    LOCI_RETURN_IF_ERROR(new_arena->append(batch));
+    LOCI_RETURN_IF_ERROR(new_arena->sync());
+    next.arena_gen = new_arena->gen();
+    next.arena_bytes = new_arena->size();
+  } else {
+    LOCI_RETURN_IF_ERROR(arena_->sync());
+    next.arena_bytes = arena_->size();
+  }
+  uint64_t live = 0;
+  for (const ItemRecord& item : items) live += item.blob.footprint();
+  next.arena_live_bytes = live;
+
+  // 3. The checkpoint files.
+  next.checkpoint_gen = shape_.checkpoint_gen + 1;
+  next.checkpoint_lsn = lsn_;
+  next.items = items.size();
+  next.checkpoint_ms = now_ms();
+  if (compact) index_->compact();
+  std::unique_ptr<CheckpointWriter> writer;
+  Status written = CheckpointWriter::create(env, dir, {shape_.dim, shape_.index == 1 ? shape_.page_size : 0, next.checkpoint_gen, lsn_}, &writer);
+  if (written.is_ok()) written = writer->items(items);
+  if (written.is_ok()) written = index_->save(writer.get());
+  if (written.is_ok()) written = writer->finish();
+  // 4. The commit point.
+  if (written.is_ok()) written = storage::write_manifest(env, dir, next);
+  if (!written.is_ok()) {
+    for (const char* kind : {"items", "vectors", "pages"}) env->remove_file(storage::join_path(dir, checkpoint_file_name(kind, next.checkpoint_gen)));
+    if (new_arena) env->remove_file(new_arena->path());
+    return written;
+  }
+
+  // 5. Switch in memory, then remove what the new MANIFEST no longer names.
+  const storage::Manifest previous = shape_;
+  shape_ = next;
+  if (new_arena) {
+    std::unique_lock<std::shared_mutex> lock(items_mutex_);
+    for (const ItemRecord& item : items) items_[item.id].blob = item.blob;
+    arena_ = std::move(new_arena);
+    arena_live_bytes_ = live;
+    env->remove_file(storage::join_path(dir, storage::blob_file_name(previous.arena_gen)));
+  }
+  if (previous.checkpoint_gen) {
+    for (const char* kind : {"items", "vectors", "pages"}) {
+      env->remove_file(storage::join_path(dir, checkpoint_file_name(kind, previous.checkpoint_gen)));
+    }
+  }
+  std::vector<std::string> wal_names;
+  if (env->list_dir(wal_dir(dir), &wal_names).is_ok()) {
+    for (const std::string& name : wal_names) {
+      if (name.size() == 20 && name < wal_file_name(next.wal_seq)) env->remove_file(storage::join_path(wal_dir(dir), name));
+    }
+  }
+  uint64_t bytes = 0;
+  for (const char* kind : {"items", "vectors", "pages"}) {
+    uint64_t size = 0;
+    if (env->file_size(storage::join_path(dir, checkpoint_file_name(kind, next.checkpoint_gen)), &size).is_ok()) bytes += size;
+  }
+  checkpoint_files_bytes_ = bytes;
+  wal_bytes_since_checkpoint_ = 0;
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  return Status::ok();
+}
+
+// ---- background sync, close, stats -----------------------------------------------------
+
+void Engine::sync_loop() {
+  std::unique_lock<std::mutex> lock(sync_mutex_);
+  while (!stop_syncer_) {
+    sync_cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_interval_ms));
+    if (stop_syncer_ || !wal_dirty_) continue;
+    wal_dirty_ = false;
+    Status synced = wal_->sync();
+    if (!synced.is_ok()) poison(synced);
+  }
+}
+
+Status Engine::close() {
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    if (closed_) return Status::ok();
+  }
+  Status status;
+  if (durable() && wal_) {
+    // Writes are finished (the addon waits for them). A clean close leaves nothing to
+    // replay, unless a write failed earlier (then the WAL is the safer record).
+    if (poisoned().is_ok() && lsn_ > shape_.checkpoint_lsn) status = checkpoint(false);
+    {
+      std::lock_guard<std::mutex> lock(sync_mutex_);
+      stop_syncer_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    if (poisoned().is_ok()) {
+      Status synced = wal_->sync();
+      if (status.is_ok()) status = synced;
+    }
+    wal_->close();
+  }
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    closed_ = true;
+  }
+  lock_.reset();
+  return status;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats stats;
+  stats.lsn = lsn_;
+  stats.checkpoint_lsn = shape_.checkpoint_lsn;
+  stats.checkpoints = checkpoints_.load();
+  stats.groups = groups_.load();
+  stats.batches = batches_.load();
+  if (durable()) {
+    stats.wal_bytes = wal_bytes_since_checkpoint_;
+    stats.arena_bytes = arena_ ? arena_->size() : 0;
+    stats.arena_live_bytes = arena_live_bytes_;
+    stats.disk_bytes = checkpoint_files_bytes_ + stats.arena_bytes + stats.wal_bytes;
+  }
+  return stats;
+}
+
+}  // namespace loci::engine
+
+namespace loci::engine {
+
+Status Engine::verify(const std::string& dir, std::string* report, storage::Env* env) {
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->env_ = env ? env : storage::Env::posix();
+  engine->dir_ = dir;
+  engine->read_only_ = true;
+  engine->options_.recovery = RecoveryMode::tolerate_torn_tail;
+  if (!engine->env_->exists(storage::join_path(dir, "MANIFEST"))) {
+    return Status::error(StatusCode::corrupt, storage::join_path(dir, "MANIFEST") + " at offset 0: not found: " + dir +
+                                                  " is not a Loci store, or its MANIFEST is lost");
+  }
+  LOCI_RETURN_IF_ERROR(engine->env_->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
+  LOCI_RETURN_IF_ERROR(storage::read_manifest(engine->env_, dir, &engine->shape_));
+  OpenReport open;
+  LOCI_RETURN_IF_ERROR(engine->load(&open));
+  Status invariants = engine->index_->check();
+  if (!invariants.is_ok()) return Status::error(StatusCode::corrupt, dir + ": index " + invariants.message());
+  uint64_t blobs = 0;
+  std::string text, meta;
+  for (const auto& entry : engine->items_) {
+    if (entry.second.blob.empty()) continue;
+    LOCI_RETURN_IF_ERROR(engine->arena_->read(entry.second.blob, &text, &meta));
+    ++blobs;
+  }
+  const storage::Manifest& s = engine->shape_;
+  *report = "MANIFEST: dim " + std::to_string(s.dim) + ", checkpoint " + std::to_string(s.checkpoint_gen) + " at LSN " +
+            std::to_string(s.checkpoint_lsn) + "\nitems: " + std::to_string(engine->items_.size()) +
+            " (index checked: " + std::to_string(engine->index_->size()) + " live)\nblobs: " + std::to_string(blobs) +
+            " checked in " + engine->arena_->path() + "\nWAL: " + std::to_string(open.replayed_records) +
+            " records after the checkpoint (" + std::to_string(open.replayed_bytes) + " bytes)\n";
+  if (!open.recovery_note.empty()) *report += "note: a torn tail (an unacknowledged write cut by a crash) would be dropped at open:" + open.recovery_note + "\n";
+  engine->closed_ = true;
+  return Status::ok();
+}
+
+}  // namespace loci::engine

@@ -1,0 +1,241 @@
+#include "engine/wal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "common/coding.h"
+#include "storage/log_format.h"
+
+namespace loci::engine {
+namespace {
+
+constexpr uint32_t kWalMagic = 0x4C57434C;  // "LCWL"
+constexpr uint8_t kBatchRecord = 1;
+constexpr size_t kMaxIdBytes = 1024;
+constexpr size_t kMaxBlobBytes = 1u << 30;
+// How far past a damaged record recovery looks for a valid one, to tell a torn tail
+// (nothing valid follows) from damage in the middle of the log.
+constexpr size_t kTailScanBytes = 64u << 20;
+
+bool parse_wal_name(const std::string& name, uint64_t* seq) {
+  if (name.size() != 20 || name.compare(16, 4, ".log") != 0) return false;
+  uint64_t value = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    value = value * 10 + (name[i] - '0');
+  }
+  *seq = value;
+  return true;
+}
+
+// True if a record that passes its CRC starts anywhere in data[from, size).
+bool valid_record_follows(const uint8_t* data, size_t size, size_t from) {
+  const size_t limit = std::min(size, from + kTailScanBytes);
+  for (size_t offset = from; offset + storage::kRecordHeaderBytes <= limit; ++offset) {
+    uint8_t type;
+    const uint8_t* payload;
+    size_t payload_size, next;
+    if (storage::read_record(data, size, offset, &type, &payload, &payload_size, &next) == storage::RecordRead::ok &&
+        payload_size >= 8) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void WriteBatch::encode(uint64_t lsn, size_t dim, std::string* out) const {
+  coding::put_u64(out, lsn);
+  coding::put_u8(out, static_cast<uint8_t>(op));
+  coding::put_varint(out, ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    coding::put_string(out, ids[i]);
+    if (op == BatchOp::remove) continue;
+    coding::put_f64(out, times[i]);
+    coding::put_string(out, texts[i]);
+    coding::put_string(out, metas[i]);
+    // f32 little-endian, as in memory (Loci builds only for little-endian targets).
+    out->append(reinterpret_cast<const char*>(&vectors[i * dim]), dim * sizeof(float));
+  }
+}
+
+bool WriteBatch::decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn) {
+  coding::Reader in(payload, size);
+  uint8_t op_byte = 0;
+  uint64_t count = 0;
+  if (!in.u64(lsn) || !in.u8(&op_byte) || op_byte < 1 || op_byte > 3 || !in.varint(&count) || count > size) return false;
+  op = static_cast<BatchOp>(op_byte);
+  ids.assign(count, std::string());
+  if (op != BatchOp::remove) {
+    vectors.assign(count * dim, 0.0f);
+    times.assign(count, 0);
+    texts.assign(count, std::string());
+    metas.assign(count, std::string());
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!in.string(&ids[i], kMaxIdBytes) || ids[i].empty()) return false;
+    if (op == BatchOp::remove) continue;
+    const uint8_t* raw;
+    if (!in.f64(&times[i]) || !in.string(&texts[i], kMaxBlobBytes) || !in.string(&metas[i], kMaxBlobBytes) ||
+        !in.raw(&raw, dim * sizeof(float))) {
+      return false;
+    }
+    std::memcpy(&vectors[i * dim], raw, dim * sizeof(float));
+    for (size_t d = 0; d < dim; ++d) {
+      if (!std::isfinite(vectors[i * dim + d])) return false;
+    }
+  }
+  return in.ok() && in.remaining() == 0;
+}
+
+std::string wal_dir(const std::string& dir) { return storage::join_path(dir, "wal"); }
+
+std::string wal_file_name(uint64_t seq) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llu.log", static_cast<unsigned long long>(seq));
+  return name;
+}
+
+Status WalWriter::create(storage::Env* env, const std::string& dir, uint64_t seq, size_t dim,
+                         std::unique_ptr<WalWriter>* result) {
+  std::unique_ptr<WalWriter> writer(new WalWriter());
+  writer->seq_ = seq;
+  LOCI_RETURN_IF_ERROR(env->create_dir(wal_dir(dir)));
+  LOCI_RETURN_IF_ERROR(env->new_writable(storage::join_path(wal_dir(dir), wal_file_name(seq)), true, &writer->file_));
+  storage::FileHeader header;
+  header.magic = kWalMagic;
+  header.first = seq;
+  header.second = dim;
+  const std::string bytes = header.encode();
+  LOCI_RETURN_IF_ERROR(writer->file_->append(bytes.data(), bytes.size()));
+  LOCI_RETURN_IF_ERROR(writer->file_->sync());
+  *result = std::move(writer);
+  return Status::ok();
+}
+
+Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,
+                  RecoveryMode mode, bool read_only,
+                  const std::function<Status(WriteBatch&, uint64_t lsn)>& apply, ReplayResult* result) {
+  *result = ReplayResult{};
+  result->last_lsn = after_lsn;
+  const std::string directory = wal_dir(dir);
+  std::vector<uint64_t> seqs;
+  if (env->exists(directory)) {
+    std::vector<std::string> names;
+    LOCI_RETURN_IF_ERROR(env->list_dir(directory, &names));
+    for (const std::string& name : names) {
+      uint64_t seq;
+      if (parse_wal_name(name, &seq) && seq >= first_seq) seqs.push_back(seq);
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  if (seqs.empty() || seqs.front() != first_seq) {
+    return Status::error(StatusCode::corrupt, storage::join_path(directory, wal_file_name(first_seq)) +
+                                                  ": the WAL file the MANIFEST names is missing");
+  }
+  result->last_seq = seqs.back();
+
+  // Point-in-time recovery stops at the first damage: the rest is set aside.
+  auto set_aside_from = [&](size_t file_index) -> Status {
+    for (size_t j = file_index; j < seqs.size(); ++j) {
+      const std::string path = storage::join_path(directory, wal_file_name(seqs[j]));
+      if (!read_only) LOCI_RETURN_IF_ERROR(env->rename(path, path + ".corrupt"));
+      result->note += " set aside " + path + ";";
+    }
+    return Status::ok();
+  };
+
+  for (size_t f = 0; f < seqs.size(); ++f) {
+    const std::string path = storage::join_path(directory, wal_file_name(seqs[f]));
+    const bool newest = f + 1 == seqs.size();
+    if (f > 0 && seqs[f] != seqs[f - 1] + 1) {
+      return Status::error(StatusCode::corrupt, storage::join_path(directory, wal_file_name(seqs[f - 1] + 1)) +
+                                                    ": a WAL file is missing from the sequence");
+    }
+    std::unique_ptr<storage::MappedFile> map;
+    LOCI_RETURN_IF_ERROR(env->map(path, &map));
+    const uint8_t* data = map->data();
+    const size_t size = map->size();
+    result->bytes += size;
+    auto damage = [&](uint64_t offset, const std::string& why, bool torn_tail) -> Status {
+      const std::string where = path + " at offset " + std::to_string(offset) + ": " + why;
+      const bool tolerate = mode == RecoveryMode::point_in_time ||
+                            (mode == RecoveryMode::tolerate_torn_tail && torn_tail && newest);
+      if (!tolerate) {
+        return Status::error(StatusCode::corrupt,
+                             where + (torn_tail && newest ? " (a torn tail: open with recovery 'tolerate-torn-tail' to drop it)"
+                                                          : " (open with recovery 'point-in-time' to salvage the store up to here)"));
+      }
+      result->dropped_tail = true;
+      result->note += " dropped " + where + ";";
+      if (!read_only) {
+        map.reset();
+        LOCI_RETURN_IF_ERROR(env->truncate(path, std::max<uint64_t>(offset, storage::kFileHeaderBytes)));
+      }
+      if (mode == RecoveryMode::point_in_time && !newest) return set_aside_from(f + 1);
+      return Status::ok();
+    };
+    if (size < storage::kFileHeaderBytes) {
+      LOCI_RETURN_IF_ERROR(damage(0, "file cut short inside its header", true));
+      break;
+    }
+    storage::FileHeader header;
+    std::string why;
+    if (!header.decode(data, kWalMagic, &why) || header.first != seqs[f] || header.second != dim) {
+      if (why.empty()) why = "header names another sequence number or dimension";
+      LOCI_RETURN_IF_ERROR(damage(0, why, false));
+      break;
+    }
+    size_t offset = storage::kFileHeaderBytes;
+    bool stop = false;
+    for (;;) {
+      uint8_t type;
+      const uint8_t* payload;
+      size_t payload_size, next;
+      storage::RecordRead read = storage::read_record(data, size, offset, &type, &payload, &payload_size, &next);
+      if (read == storage::RecordRead::end) break;
+      if (read != storage::RecordRead::ok) {
+        const bool torn = read == storage::RecordRead::truncated || !valid_record_follows(data, size, offset + 1);
+        LOCI_RETURN_IF_ERROR(damage(offset, read == storage::RecordRead::truncated ? "record cut short" : "record checksum mismatch", torn));
+        stop = true;
+        break;
+      }
+      if (type != kBatchRecord) {
+        if (!(type & storage::kRecordIgnorableBit)) {
+          return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) +
+                                                        ": unknown record type " + std::to_string(type) +
+                                                        " (written by a newer Loci?)");
+        }
+        offset = next;
+        continue;
+      }
+      WriteBatch batch;
+      uint64_t lsn = 0;
+      if (!batch.decode(payload, payload_size, dim, &lsn)) {
+        return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) + ": malformed batch record");
+      }
+      if (lsn > after_lsn) {
+        if (lsn != result->last_lsn + 1) {
+          return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) + ": LSN " +
+                                                        std::to_string(lsn) + " does not follow " +
+                                                        std::to_string(result->last_lsn));
+        }
+        Status applied = apply(batch, lsn);
+        if (!applied.is_ok()) {
+          return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) +
+                                                        ": record does not apply: " + applied.message());
+        }
+        result->last_lsn = lsn;
+        ++result->records;
+      }
+      offset = next;
+    }
+    if (stop) break;
+  }
+  return Status::ok();
+}
+
+}  // namespace loci::engine

@@ -1,0 +1,72 @@
+// The write-ahead log: batch records, the WAL files and their replay.
+// See docs/format/wal.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "storage/env.h"
+
+namespace loci::engine {
+
+enum class BatchOp : uint8_t { add = 1, upsert = 2, remove = 3 };
+
+/// One add / upsert / delete call: the unit of atomicity and of the WAL.
+struct WriteBatch {
+  BatchOp op = BatchOp::add;
+  std::vector<std::string> ids;
+  std::vector<float> vectors;  // ids.size() * dim (add, upsert)
+  std::vector<double> times;   // Unix ms, NaN = none (add, upsert)
+  std::vector<std::string> texts;
+  std::vector<std::string> metas;  // JSON text, "" = none
+
+  size_t size() const { return ids.size(); }
+  /// Appends the batch's WAL payload (lsn first) to *out.
+  void encode(uint64_t lsn, size_t dim, std::string* out) const;
+  /// Decodes a payload; false if it is malformed for `dim`.
+  bool decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn);
+};
+
+enum class RecoveryMode { tolerate_torn_tail, absolute, point_in_time };
+
+std::string wal_dir(const std::string& dir);
+std::string wal_file_name(uint64_t seq);
+
+class WalWriter {
+ public:
+  /// Creates wal/<seq>.log with its header, synced (the caller syncs the directory).
+  static Status create(storage::Env* env, const std::string& dir, uint64_t seq, size_t dim,
+                       std::unique_ptr<WalWriter>* writer);
+  Status append(const std::string& records) { return file_->append(records.data(), records.size()); }
+  Status sync() { return file_->sync(); }
+  Status close() { return file_->close(); }
+  uint64_t seq() const { return seq_; }
+  uint64_t size() const { return file_->size(); }
+
+ private:
+  WalWriter() = default;
+  std::unique_ptr<storage::WritableFile> file_;
+  uint64_t seq_ = 0;
+};
+
+struct ReplayResult {
+  uint64_t last_lsn = 0;    // the last LSN applied or skipped
+  uint64_t last_seq = 0;    // the newest WAL file found (0 if none)
+  uint64_t records = 0;     // records applied
+  uint64_t bytes = 0;       // WAL bytes read
+  bool dropped_tail = false;
+  std::string note;         // what recovery dropped or set aside, if anything
+};
+
+/// Replays wal/<seq>.log for seq >= first_seq in order: every batch record with
+/// lsn > after_lsn is passed to `apply`. Damage is handled as `mode` documents
+/// (docs/format/wal.md). With `read_only`, nothing is truncated or renamed (verify).
+Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,
+                  RecoveryMode mode, bool read_only,
+                  const std::function<Status(WriteBatch&, uint64_t lsn)>& apply, ReplayResult* result);
+
+}  // namespace loci::engine

@@ -1,0 +1,147 @@
+// Atlas images: save() at a checkpoint, load() at open. Formats: docs/format/checkpoint.md.
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "common/coding.h"
+#include "index/atlas.h"
+
+namespace loci::index {
+
+Status Atlas::save(ImageWriter* writer) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  LOCI_RETURN_IF_ERROR(writer->slots(ids_.data(), versions_.data(), alive_.data(), ids_.size()));
+  LOCI_RETURN_IF_ERROR(writer->vectors(vectors_.data(), ids_.size()));
+  std::string payload;
+  coding::put_u32(&payload, root_);
+  coding::put_u32(&payload, static_cast<uint32_t>(leaves_.size()));
+  coding::put_u32(&payload, static_cast<uint32_t>(nodes_.size()));
+  for (const Leaf& leaf : leaves_) coding::put_u32(&payload, leaf.parent);
+  for (const InnerNode& node : nodes_) {
+    coding::put_u32(&payload, node.parent);
+    coding::put_u32(&payload, static_cast<uint32_t>(node.size()));
+    for (size_t c = 0; c < node.size(); ++c) {
+      coding::put_u32(&payload, node.refs[c]);
+      coding::put_u8(&payload, node.is_leaf[c]);
+      coding::put_u32(&payload, node.counts[c]);
+    }
+    for (float value : node.centroids) coding::put_f32(&payload, value);
+  }
+  LOCI_RETURN_IF_ERROR(writer->tree(payload));
+  for (const Leaf& leaf : leaves_) LOCI_RETURN_IF_ERROR(writer->leaf(*leaf.page));
+  return Status::ok();
+}
+
+void Atlas::compact() {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  for (uint32_t l = 0; l < leaves_.size(); ++l) {
+    const LeafPage& page = *leaves_[l].page;
+    for (uint32_t e = 0; e < page.count(); ++e) {
+      if (!entry_live(page.slots()[e], page.versions()[e])) {
+        compact_leaf(l);
+        break;
+      }
+    }
+  }
+}
+
+Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique_ptr<Atlas>* result) {
+  std::unique_ptr<Atlas> atlas;
+  LOCI_RETURN_IF_ERROR(create(options, &atlas));
+  const size_t dim = options.dim;
+  auto corrupt = [](const std::string& why) { return Status::error(StatusCode::corrupt, "atlas image: " + why); };
+
+  // Slot table and vectors.
+  LOCI_RETURN_IF_ERROR(reader->slots(&atlas->ids_, &atlas->versions_, &atlas->alive_));
+  const size_t slots = atlas->ids_.size();
+  if (slots >= kNone) return corrupt("too many slots");
+  LOCI_RETURN_IF_ERROR(reader->vectors(slots, &atlas->vectors_));
+  atlas->norms_.resize(slots);
+  atlas->entry_refs_.assign(slots, 0);
+  atlas->slot_of_.reserve(slots);
+  for (uint32_t slot = 0; slot < slots; ++slot) {
+    const float* v = &atlas->vectors_[size_t(slot) * dim];
+    double sum = 0;
+    for (size_t i = 0; i < dim; ++i) sum += double(v[i]) * v[i];
+    atlas->norms_[slot] = static_cast<float>(std::sqrt(sum));
+    if (atlas->alive_[slot]) {
+      if (!atlas->slot_of_.emplace(atlas->ids_[slot], slot).second) return corrupt("id stored twice: " + atlas->ids_[slot]);
+      ++atlas->live_count_;
+    }
+  }
+
+  // Tree payload: root, leaf parents, inner nodes (centroid codes are recomputed).
+  std::string payload;
+  LOCI_RETURN_IF_ERROR(reader->tree(&payload));
+  coding::Reader in(payload);
+  uint32_t root = 0, leaf_count = 0, node_count = 0;
+  if (!in.u32(&root) || !in.u32(&leaf_count) || !in.u32(&node_count)) return corrupt("tree header cut short");
+  if (node_count == 0 || root >= node_count || leaf_count != reader->leaf_count()) {
+    return corrupt("tree header disagrees with the pages (root " + std::to_string(root) + ", " +
+                   std::to_string(node_count) + " nodes, " + std::to_string(leaf_count) + " leaves)");
+  }
+  if (size_t(node_count) * 9 > in.remaining() || size_t(leaf_count) * 4 > in.remaining()) return corrupt("tree cut short");
+  std::vector<uint32_t> leaf_parents(leaf_count);
+  for (uint32_t& parent : leaf_parents) {
+    if (!in.u32(&parent)) return corrupt("leaf parents cut short");
+  }
+  atlas->nodes_.clear();
+  atlas->leaves_.clear();
+  atlas->nodes_.resize(node_count);
+  for (InnerNode& node : atlas->nodes_) {
+    uint32_t children = 0;
+    if (!in.u32(&node.parent) || !in.u32(&children)) return corrupt("inner node cut short");
+    if (children == 0 || children > options.fanout || size_t(children) * (9 + 4 * dim) > in.remaining()) {
+      return corrupt("inner node with " + std::to_string(children) + " children");
+    }
+    node.refs.resize(children);
+    node.is_leaf.resize(children);
+    node.counts.resize(children);
+    for (uint32_t c = 0; c < children; ++c) {
+      in.u32(&node.refs[c]);
+      in.u8(&node.is_leaf[c]);
+      in.u32(&node.counts[c]);
+      const uint32_t limit = node.is_leaf[c] ? leaf_count : node_count;
+      if (node.is_leaf[c] > 1 || node.refs[c] >= limit) return corrupt("child reference out of range");
+    }
+    node.centroids.resize(size_t(children) * dim);
+    node.codes.resize(size_t(children) * dim);
+    node.scales.resize(children);
+    node.code_sums.resize(children);
+    node.norms.resize(children);
+    for (float& value : node.centroids) in.f32(&value);
+    if (!in.ok()) return corrupt("inner node cut short");
+    for (uint32_t c = 0; c < children; ++c) {
+      std::vector<float> centroid(node.centroids.begin() + size_t(c) * dim, node.centroids.begin() + size_t(c + 1) * dim);
+      atlas->set_child_centroid(node, c, centroid.data());
+    }
+  }
+  if (in.remaining() != 0) return corrupt("trailing bytes after the tree");
+  atlas->root_ = root;
+
+  // Leaf pages.
+  atlas->leaves_.reserve(leaf_count);
+  for (uint32_t l = 0; l < leaf_count; ++l) {
+    auto page = std::make_unique<LeafPage>(atlas->layout_, l);
+    LOCI_RETURN_IF_ERROR(reader->leaf(l, page.get()));
+    for (uint32_t e = 0; e < page->count(); ++e) {
+      const uint32_t slot = page->slots()[e];
+      if (slot >= slots) return corrupt("leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
+      ++atlas->entry_refs_[slot];
+    }
+    if (leaf_parents[l] >= node_count) return corrupt("leaf parent out of range");
+    atlas->leaves_.push_back({std::move(page), leaf_parents[l]});
+  }
+  for (uint32_t slot = 0; slot < slots; ++slot) {
+    if (!atlas->alive_[slot] && atlas->entry_refs_[slot] == 0) {
+      atlas->ids_[slot].clear();
+      atlas->free_slots_.push_back(slot);
+    }
+  }
+  Status invariants = atlas->check_invariants();
+  if (!invariants.is_ok()) return corrupt(invariants.message());
+  *result = std::move(atlas);
+  return Status::ok();
+}
+
+}  // namespace loci::index

@@ -1,0 +1,45 @@
+// How an index saves itself at a checkpoint and loads itself at open, without knowing
+// about files: the engine implements ImageWriter / ImageReader over the checkpoint
+// files (docs/format/checkpoint.md, native/engine/checkpoint.cpp).
+//
+// An image is: the slot table (id, version, alive per slot: the numbering the leaf
+// pages and the vectors refer to), the f32 vectors by slot, and for Atlas the tree
+// payload (inner nodes, leaf parents) and the leaf pages.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "index/leaf_page.h"
+
+namespace loci::index {
+
+class ImageWriter {
+ public:
+  virtual ~ImageWriter() = default;
+  /// The whole slot table, in slot order. `versions` may be null (all 0).
+  virtual Status slots(const std::string* ids, const uint32_t* versions, const uint8_t* alive, size_t count) = 0;
+  /// Every slot's f32 vector, row-major (count rows of dim floats).
+  virtual Status vectors(const float* rows, size_t count) = 0;
+  /// Atlas: the encoded tree (docs/format/checkpoint.md, "tree payload").
+  virtual Status tree(const std::string& payload) = 0;
+  /// Atlas: the leaf pages in leaf order (the writer seals its copy: page id, LSN, CRC).
+  virtual Status leaf(const LeafPage& page) = 0;
+};
+
+class ImageReader {
+ public:
+  virtual ~ImageReader() = default;
+  virtual Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) = 0;
+  /// `count` rows of dim floats into *rows.
+  virtual Status vectors(size_t count, std::vector<float>* rows) = 0;
+  virtual Status tree(std::string* payload) = 0;
+  virtual size_t leaf_count() const = 0;
+  /// Reads leaf `index` into `page` and checks its CRC and header against the layout.
+  virtual Status leaf(size_t index, LeafPage* page) = 0;
+};
+
+}  // namespace loci::index

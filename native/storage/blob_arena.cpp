@@ -1,0 +1,127 @@
+#include "storage/blob_arena.h"
+
+#include <cstdio>
+
+#include "common/coding.h"
+#include "common/crc32c.h"
+#include "storage/log_format.h"
+
+namespace loci::storage {
+
+std::string blob_file_name(uint64_t gen) {
+  char name[40];
+  std::snprintf(name, sizeof name, "blobs.%016llu", static_cast<unsigned long long>(gen));
+  return name;
+}
+
+Status BlobArena::create(Env* env, const std::string& dir, uint64_t gen, std::unique_ptr<BlobArena>* arena) {
+  std::unique_ptr<BlobArena> result(new BlobArena(env, join_path(dir, blob_file_name(gen)), gen));
+  LOCI_RETURN_IF_ERROR(env->new_writable(result->path_, true, &result->file_));
+  FileHeader header;
+  header.magic = kBlobArenaMagic;
+  header.first = gen;
+  std::string bytes = header.encode();
+  LOCI_RETURN_IF_ERROR(result->file_->append(bytes.data(), bytes.size()));
+  LOCI_RETURN_IF_ERROR(result->file_->sync());
+  result->size_ = bytes.size();
+  *arena = std::move(result);
+  return Status::ok();
+}
+
+Status BlobArena::open(Env* env, const std::string& dir, uint64_t gen, uint64_t durable_bytes,
+                       std::unique_ptr<BlobArena>* arena, bool read_only) {
+  std::unique_ptr<BlobArena> result(new BlobArena(env, join_path(dir, blob_file_name(gen)), gen));
+  const std::string& path = result->path_;
+  auto corrupt = [&](uint64_t offset, const std::string& why) {
+    return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) + ": " + why);
+  };
+  if (!env->exists(path)) return corrupt(0, "the blob arena the MANIFEST names is missing");
+  uint64_t size = 0;
+  LOCI_RETURN_IF_ERROR(env->file_size(path, &size));
+  if (size < durable_bytes || durable_bytes < kFileHeaderBytes) {
+    return corrupt(size, "file is " + std::to_string(size) + " bytes, but the MANIFEST says " +
+                             std::to_string(durable_bytes) + " were synced");
+  }
+  std::unique_ptr<RandomAccessFile> reader;
+  LOCI_RETURN_IF_ERROR(env->new_random_access(path, &reader));
+  uint8_t header_bytes[kFileHeaderBytes];
+  LOCI_RETURN_IF_ERROR(reader->read(0, kFileHeaderBytes, header_bytes));
+  FileHeader header;
+  std::string why;
+  if (!header.decode(header_bytes, kBlobArenaMagic, &why)) return corrupt(0, why);
+  if (header.first != gen) return corrupt(8, "generation " + std::to_string(header.first) + " in a file named " + std::to_string(gen));
+  result->size_ = durable_bytes;
+  if (read_only) {
+    *arena = std::move(result);
+    return Status::ok();
+  }
+  // Bytes past the checkpoint were written after it; the WAL replay writes them again.
+  if (size > durable_bytes) LOCI_RETURN_IF_ERROR(env->truncate(path, durable_bytes));
+  LOCI_RETURN_IF_ERROR(env->new_writable(path, false, &result->file_));
+  result->size_ = durable_bytes;
+  *arena = std::move(result);
+  return Status::ok();
+}
+
+void BlobArena::encode(const std::string& text, const std::string& meta, std::string* batch, BlobRef* ref) const {
+  if (text.empty() && meta.empty()) {
+    *ref = BlobRef{};
+    return;
+  }
+  std::string payload;
+  payload.reserve(text.size() + meta.size() + 10);
+  coding::put_string(&payload, text);
+  coding::put_string(&payload, meta);
+  ref->offset = size_ + batch->size();
+  ref->length = static_cast<uint32_t>(payload.size());
+  coding::put_u32(batch, crc32c::mask(crc32c::value(payload.data(), payload.size())));
+  coding::put_u32(batch, ref->length);
+  batch->append(payload);
+}
+
+Status BlobArena::append(const std::string& batch) {
+  if (batch.empty()) return Status::ok();
+  if (!file_) return Status::error(StatusCode::internal, path_ + " is open read-only");
+  LOCI_RETURN_IF_ERROR(file_->append(batch.data(), batch.size()));
+  size_ += batch.size();
+  return Status::ok();
+}
+
+Status BlobArena::sync() { return file_ ? file_->sync() : Status::ok(); }
+
+Status BlobArena::mapping_covering(uint64_t end, std::shared_ptr<MappedFile>* mapping) const {
+  std::lock_guard<std::mutex> lock(map_mutex_);
+  if (!mapping_ || mapping_->size() < end) {
+    std::unique_ptr<MappedFile> fresh;
+    LOCI_RETURN_IF_ERROR(env_->map(path_, &fresh));
+    mapping_ = std::move(fresh);  // readers of the old mapping still hold it
+  }
+  *mapping = mapping_;
+  return Status::ok();
+}
+
+Status BlobArena::read(BlobRef ref, std::string* text, std::string* meta) const {
+  text->clear();
+  meta->clear();
+  if (ref.empty()) return Status::ok();
+  auto corrupt = [&](const std::string& why) {
+    return Status::error(StatusCode::corrupt, path_ + " at offset " + std::to_string(ref.offset) + ": " + why +
+                                                  " (run `loci verify`)");
+  };
+  const uint64_t end = ref.offset + kBlobHeaderBytes + ref.length;
+  if (ref.offset < kFileHeaderBytes || end > size_) return corrupt("blob reference lies outside the arena");
+  std::shared_ptr<MappedFile> mapping;
+  LOCI_RETURN_IF_ERROR(mapping_covering(end, &mapping));
+  if (mapping->size() < end) return corrupt("the arena file is shorter than its blobs");
+  const uint8_t* blob = mapping->data() + ref.offset;
+  if (coding::decode_u32(blob + 4) != ref.length) return corrupt("blob length does not match its reference");
+  const uint8_t* payload = blob + kBlobHeaderBytes;
+  if (coding::decode_u32(blob) != crc32c::mask(crc32c::value(payload, ref.length))) return corrupt("blob checksum mismatch");
+  coding::Reader reader(payload, ref.length);
+  if (!reader.string(text, ref.length) || !reader.string(meta, ref.length) || reader.remaining() != 0) {
+    return corrupt("malformed blob payload");
+  }
+  return Status::ok();
+}
+
+}  // namespace loci::storage

@@ -1,0 +1,74 @@
+// The blob arena: an append-only file of each item's text and JSON metadata, read
+// through a memory map. See docs/format/blobs.md.
+//
+// Thread safety: one writer (append, sync) at a time, any number of concurrent readers.
+// A reader holds the mapping it read from (a shared_ptr) until it has copied the blob,
+// so growing the map never frees bytes under a reader.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+#include "storage/env.h"
+
+namespace loci::storage {
+
+constexpr uint32_t kBlobArenaMagic = 0x4142434C;  // "LCBA"
+constexpr size_t kBlobHeaderBytes = 8;
+
+/// Where an item's blob is: the offset of its header and its payload length.
+/// {0, 0} = the item has neither text nor metadata.
+struct BlobRef {
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  bool empty() const { return offset == 0; }
+  /// Bytes the blob takes in the arena, header included.
+  uint64_t footprint() const { return offset == 0 ? 0 : kBlobHeaderBytes + length; }
+};
+
+std::string blob_file_name(uint64_t gen);
+
+class BlobArena {
+ public:
+  /// Creates <dir>/blobs.<gen> with its header, synced (the directory is not).
+  static Status create(Env* env, const std::string& dir, uint64_t gen, std::unique_ptr<BlobArena>* arena);
+  /// Opens <dir>/blobs.<gen>, cutting it back to `durable_bytes` (what the MANIFEST
+  /// covers); CORRUPT if it is shorter or its header is damaged.
+  /// With `read_only` (verify), nothing is cut back and append() fails.
+  static Status open(Env* env, const std::string& dir, uint64_t gen, uint64_t durable_bytes,
+                     std::unique_ptr<BlobArena>* arena, bool read_only = false);
+
+  /// Appends the blob for (text, meta) to *batch, a buffer that will be written at the
+  /// arena's end by append(); *ref is where the blob will be. Empty text and meta give
+  /// an empty ref and no bytes.
+  void encode(const std::string& text, const std::string& meta, std::string* batch, BlobRef* ref) const;
+  /// Writes a buffer built by encode() (since the last append) at the end of the file.
+  Status append(const std::string& batch);
+  /// fsyncs the file: every appended blob is durable.
+  Status sync();
+  /// Reads and checks a blob. CORRUPT naming the file and offset if it fails its CRC or
+  /// lies outside the file.
+  Status read(BlobRef ref, std::string* text, std::string* meta) const;
+
+  uint64_t size() const { return size_; }
+  uint64_t gen() const { return gen_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  BlobArena(Env* env, std::string path, uint64_t gen) : env_(env), path_(std::move(path)), gen_(gen) {}
+  Status mapping_covering(uint64_t end, std::shared_ptr<MappedFile>* mapping) const;
+
+  Env* env_;
+  std::string path_;
+  uint64_t gen_;
+  std::unique_ptr<WritableFile> file_;
+  uint64_t size_ = 0;          // bytes written (appended); encode() places blobs from here
+  uint64_t pending_ = 0;       // bytes encoded since the last append
+  mutable std::mutex map_mutex_;
+  mutable std::shared_ptr<MappedFile> mapping_;
+};
+
+}  // namespace loci::storage
