@@ -8,10 +8,13 @@ import { binding } from './binding';
 export { LociError, type LociErrorCode } from './errors';
 export {
   Store,
+  type Durability,
   type IndexKind,
   type Item,
   type Metric,
   type Quantization,
+  type RecoveryMode,
+  type RecoveryReport,
   type SearchOptions,
   type SearchResult,
   type StoreOptions,
@@ -30,6 +33,8 @@ export interface Capabilities {
   supported: string[];
   /** `x86_64`, `aarch64` or `other`. */
   arch: string;
+  /** CRC32C (every on-disk checksum): `hardware` (SSE4.2 / ARMv8 CRC) or `table`. */
+  crc32c: 'hardware' | 'table';
 }
 
 /** Reports which SIMD kernels the native core chose for this CPU. */

@@ -13,6 +13,7 @@ describe('capabilities()', () => {
     expect(typeof caps.isa).toBe('string');
     expect(ISAS).toContain(caps.isa);
     expect(['x86_64', 'aarch64', 'other']).toContain(caps.arch);
+    expect(['hardware', 'table']).toContain(caps.crc32c);
     expect(Array.isArray(caps.compiled)).toBe(true);
     expect(Array.isArray(caps.supported)).toBe(true);
     for (const isa of [...caps.compiled, ...caps.supported]) expect(ISAS).toContain(isa);

@@ -23,5 +23,6 @@ test('the README API example runs as written and prints what its comments say', 
   expect(lines[0]).toContain("[ 'tea', 'coffee' ]");
   expect(result.stdout).toContain("[ 'water' ]");
   expect(result.stdout).toContain('DIM_MISMATCH');
+  expect(result.stdout).toContain("user likes green tea { who: 'alice' }");
   expect(lines[lines.length - 1]).toMatch(/^2 false (serial|haswell|skylake|icelake|neon|neon_sdot)$/);
 });

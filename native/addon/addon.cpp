@@ -1,6 +1,7 @@
 // The Node-API entry point: capabilities(), setErrorClass() and the NativeStore class.
 // Only this directory includes napi.h; everything below it is plain C++.
 #include "addon/addon.h"
+#include "common/crc32c.h"
 
 #include <cmath>
 
@@ -36,6 +37,7 @@ Napi::Value LociAddon::Capabilities(const Napi::CallbackInfo& info) {
   }
   result.Set("compiled", compiled);
   result.Set("supported", supported);
+  result.Set("crc32c", crc32c::hardware_accelerated() ? "hardware" : "table");
 #if defined(__x86_64__) || defined(_M_X64)
   result.Set("arch", "x86_64");
 #elif defined(__aarch64__)

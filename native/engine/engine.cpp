@@ -642,8 +642,16 @@ Status Engine::verify(const std::string& dir, std::string* report, storage::Env*
   engine->read_only_ = true;
   engine->options_.recovery = RecoveryMode::tolerate_torn_tail;
   if (!engine->env_->exists(storage::join_path(dir, "MANIFEST"))) {
-    return Status::error(StatusCode::corrupt, storage::join_path(dir, "MANIFEST") + " at offset 0: not found: " + dir +
-                                                  " is not a Loci store, or its MANIFEST is lost");
+    std::vector<std::string> names;
+    bool store_files = false;
+    if (engine->env_->list_dir(dir, &names).is_ok()) {
+      for (const std::string& name : names) store_files |= name == "wal" || starts_with(name, "blobs.") || starts_with(name, "items.");
+    }
+    if (store_files) {
+      return Status::error(StatusCode::corrupt, storage::join_path(dir, "MANIFEST") +
+                                                    " at offset 0: the MANIFEST is missing but the directory holds store files");
+    }
+    return Status::error(StatusCode::invalid_argument, dir + " is not a Loci store (it has no MANIFEST)");
   }
   LOCI_RETURN_IF_ERROR(engine->env_->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
   LOCI_RETURN_IF_ERROR(storage::read_manifest(engine->env_, dir, &engine->shape_));
