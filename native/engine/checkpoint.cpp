@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <atomic>
+#include <thread>
 
 #include "common/coding.h"
 #include "common/crc32c.h"
@@ -13,6 +15,8 @@ namespace {
 constexpr uint32_t kItemsMagic = 0x5449434C;    // "LCIT"
 constexpr uint32_t kVectorsMagic = 0x4556434C;  // "LCVE"
 constexpr size_t kVectorsHeaderBytes = 64;
+// Rows start on a page boundary so the file can be memory-mapped in place.
+constexpr size_t kVectorsRowsOffset = 4096;
 constexpr size_t kRowsPerCrc = 256;
 constexpr size_t kRecordBatch = 4096;
 constexpr uint8_t kItemsRecord = 1, kSlotsRecord = 2, kEndRecord = 3;
@@ -111,6 +115,7 @@ Status CheckpointWriter::vectors(const float* rows, size_t count) {
   coding::put_u64(&header, count);
   header.resize(60, '\0');
   coding::put_u32(&header, crc32c::mask(crc32c::value(header.data(), 60)));
+  header.resize(kVectorsRowsOffset, '\0');
   LOCI_RETURN_IF_ERROR(vectors_file_->append(header.data(), header.size()));
   // Rows are written as they lie in memory: Loci only builds little-endian (leaf_page.h).
   const size_t row_bytes = shape_.dim * sizeof(float);
@@ -329,10 +334,10 @@ Status CheckpointReader::slots(std::vector<std::string>* ids, std::vector<uint32
   return Status::ok();
 }
 
-Status CheckpointReader::vectors(size_t count, std::vector<float>* rows) {
+Status CheckpointReader::vectors(size_t count, FloatBuffer* rows) {
   const std::string& path = vectors_path_;
   uint8_t header[kVectorsHeaderBytes];
-  if (vectors_file_->size() < kVectorsHeaderBytes) return corrupt(path, 0, "file cut short before its header ends");
+  if (vectors_file_->size() < kVectorsRowsOffset) return corrupt(path, 0, "file cut short before its rows begin");
   LOCI_RETURN_IF_ERROR(vectors_file_->read(0, sizeof header, header));
   if (coding::decode_u32(header + 60) != crc32c::mask(crc32c::value(header, 60))) return corrupt(path, 60, "header checksum mismatch");
   if (coding::decode_u32(header) != kVectorsMagic || coding::decode_u16(header + 4) != 1) return corrupt(path, 0, "bad magic or version");
@@ -341,21 +346,36 @@ Status CheckpointReader::vectors(size_t count, std::vector<float>* rows) {
   }
   const size_t row_bytes = shape_.dim * sizeof(float);
   const size_t groups = (count + kRowsPerCrc - 1) / kRowsPerCrc;
-  const uint64_t expected = kVectorsHeaderBytes + uint64_t(count) * row_bytes + 4 * groups;
+  const uint64_t expected = kVectorsRowsOffset + uint64_t(count) * row_bytes + 4 * groups;
   if (vectors_file_->size() != expected) {
     return corrupt(path, vectors_file_->size(), "file is " + std::to_string(vectors_file_->size()) + " bytes, expected " + std::to_string(expected));
   }
-  rows->resize(count * shape_.dim);
-  auto* bytes = reinterpret_cast<uint8_t*>(rows->data());
-  if (count) LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsHeaderBytes, count * row_bytes, bytes));
   std::vector<uint8_t> crcs(4 * groups);
-  if (groups) LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsHeaderBytes + uint64_t(count) * row_bytes, crcs.size(), crcs.data()));
-  for (size_t g = 0; g < groups; ++g) {
-    const size_t start = g * kRowsPerCrc, rows_here = std::min(kRowsPerCrc, count - start);
-    if (coding::decode_u32(&crcs[4 * g]) != crc32c::mask(crc32c::value(bytes + start * row_bytes, rows_here * row_bytes))) {
-      return corrupt(path, kVectorsHeaderBytes + start * row_bytes, "checksum mismatch in rows " + std::to_string(start) + ".." +
-                                                                      std::to_string(start + rows_here - 1));
+  if (groups) LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsRowsOffset + uint64_t(count) * row_bytes, crcs.size(), crcs.data()));
+  // Mapped, not read: the rows stay in the page cache until a write copies one.
+  LOCI_RETURN_IF_ERROR(rows->map_file(path, kVectorsRowsOffset, count * shape_.dim));
+  // Every row group's CRC is checked now, on both cores (~10 GB/s each with SSE4.2).
+  const auto* bytes = reinterpret_cast<const uint8_t*>(rows->data());
+  std::atomic<size_t> first_bad{SIZE_MAX};
+  auto check_range = [&](size_t first_group, size_t last_group) {
+    for (size_t g = first_group; g < last_group; ++g) {
+      const size_t start = g * kRowsPerCrc, rows_here = std::min(kRowsPerCrc, count - start);
+      if (coding::decode_u32(&crcs[4 * g]) != crc32c::mask(crc32c::value(bytes + start * row_bytes, rows_here * row_bytes))) {
+        size_t seen = first_bad.load();
+        while (g < seen && !first_bad.compare_exchange_weak(seen, g)) {
+        }
+        return;
+      }
     }
+  };
+  std::thread helper(check_range, groups / 2, groups);
+  check_range(0, groups / 2);
+  helper.join();
+  if (first_bad.load() != SIZE_MAX) {
+    const size_t start = first_bad.load() * kRowsPerCrc, rows_here = std::min(kRowsPerCrc, count - start);
+    rows->clear();
+    return corrupt(path, kVectorsRowsOffset + start * row_bytes,
+                   "checksum mismatch in rows " + std::to_string(start) + ".." + std::to_string(start + rows_here - 1));
   }
   return Status::ok();
 }

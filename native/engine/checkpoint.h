@@ -63,7 +63,7 @@ class CheckpointReader final : public index::ImageReader {
                      std::unique_ptr<CheckpointReader>* reader);
   Status items(std::vector<ItemRecord>* items);
   Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) override;
-  Status vectors(size_t count, std::vector<float>* rows) override;
+  Status vectors(size_t count, FloatBuffer* rows) override;
   Status tree(std::string* payload) override;
   size_t leaf_count() const override { return leaf_count_; }
   Status leaf(size_t index, index::LeafPage* page) override;

@@ -225,6 +225,7 @@ Status Engine::load(OpenReport* report) {
   ReplayResult replay;
   LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
                                   [this](WriteBatch& batch, uint64_t lsn) { return replay_batch(batch, lsn); }, &replay));
+  LOCI_RETURN_IF_ERROR(arena_->flush());
   report->replay_ms = elapsed_ms(started);
   report->replayed_records = replay.records;
   report->replayed_bytes = replay.bytes;
@@ -256,7 +257,7 @@ Status Engine::replay_batch(WriteBatch& batch, uint64_t lsn) {
   if (batch.op != BatchOp::remove && !read_only_) {
     std::string blobs;
     for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &refs[i]);
-    LOCI_RETURN_IF_ERROR(arena_->append(blobs));
+    LOCI_RETURN_IF_ERROR(arena_->append_buffered(blobs));
   }
   return apply(batch, refs);
 }

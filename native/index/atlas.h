@@ -134,7 +134,7 @@ class Atlas final : public VectorIndex {
   // free_slots_ iff it is dead and entry_refs_[s] == 0.
   std::vector<std::string> ids_;
   std::unordered_map<std::string, uint32_t> slot_of_;
-  std::vector<float> vectors_;
+  FloatBuffer vectors_;  // slots x dim; mapped from the checkpoint after a reopen
   std::vector<float> norms_;
   std::vector<uint32_t> versions_;
   std::vector<uint8_t> alive_;

@@ -56,14 +56,12 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   const size_t slots = atlas->ids_.size();
   if (slots >= kNone) return corrupt("too many slots");
   LOCI_RETURN_IF_ERROR(reader->vectors(slots, &atlas->vectors_));
-  atlas->norms_.resize(slots);
+  // Norms come from the live leaf entries below (each holds its item's norm), which
+  // saves recomputing them from every vector.
+  atlas->norms_.assign(slots, 0.0f);
   atlas->entry_refs_.assign(slots, 0);
   atlas->slot_of_.reserve(slots);
   for (uint32_t slot = 0; slot < slots; ++slot) {
-    const float* v = &atlas->vectors_[size_t(slot) * dim];
-    double sum = 0;
-    for (size_t i = 0; i < dim; ++i) sum += double(v[i]) * v[i];
-    atlas->norms_[slot] = static_cast<float>(std::sqrt(sum));
     if (atlas->alive_[slot]) {
       if (!atlas->slot_of_.emplace(atlas->ids_[slot], slot).second) return corrupt("id stored twice: " + atlas->ids_[slot]);
       ++atlas->live_count_;
@@ -128,6 +126,7 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
       const uint32_t slot = page->slots()[e];
       if (slot >= slots) return corrupt("leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
       ++atlas->entry_refs_[slot];
+      if (atlas->entry_live(slot, page->versions()[e])) atlas->norms_[slot] = page->norms()[e];
     }
     if (leaf_parents[l] >= node_count) return corrupt("leaf parent out of range");
     atlas->leaves_.push_back({std::move(page), leaf_parents[l]});

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 
 #include "index/topk.h"
@@ -27,10 +28,9 @@ constexpr size_t kStreamScanBytes = size_t(8) << 20;
 
 // In double: a float32 sum of squares underflows to 0 for |v| < ~1e-19, and cosine would
 // then treat a short vector as the zero vector.
+// The SIMD kernel, not a double loop: reopening a store recomputes every norm.
 float vector_norm(const float* vector, size_t dim) {
-  double sum = 0;
-  for (size_t i = 0; i < dim; ++i) sum += double(vector[i]) * double(vector[i]);
-  return static_cast<float>(std::sqrt(sum));
+  return std::sqrt(std::max(0.0f, kernels::active().dot_f32(vector, vector, dim)));
 }
 
 }  // namespace
@@ -49,8 +49,13 @@ Status ExactStore::create(const ExactStoreOptions& options, std::unique_ptr<Exac
 }
 
 void ExactStore::write_slot(uint32_t slot, const float* vector) {
+  std::memcpy(&vectors_[size_t(slot) * options_.dim], vector, options_.dim * sizeof(float));
+  derive_slot(slot);
+}
+
+void ExactStore::derive_slot(uint32_t slot) {
   const size_t dim = options_.dim;
-  std::memcpy(&vectors_[size_t(slot) * dim], vector, dim * sizeof(float));
+  const float* vector = &vectors_[size_t(slot) * dim];
   norms_[slot] = vector_norm(vector, dim);
   if (options_.quantization == Quantization::int8) {
     kernels::QuantizedVector q = kernels::quantize_i8(vector, dim, &codes_[size_t(slot) * dim]);
@@ -268,19 +273,32 @@ Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, s
   std::vector<uint32_t> versions;
   std::vector<uint8_t> alive;
   LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
-  std::vector<float> vectors;
-  LOCI_RETURN_IF_ERROR(reader->vectors(ids.size(), &vectors));
-  store->ids_.reserve(ids.size());
-  store->slot_of_.reserve(ids.size());
-  for (size_t slot = 0; slot < ids.size(); ++slot) {
+  const size_t count = ids.size();
+  LOCI_RETURN_IF_ERROR(reader->vectors(count, &store->vectors_));
+  store->slot_of_.reserve(count);
+  for (size_t slot = 0; slot < count; ++slot) {
     if (!alive[slot] || ids[slot].empty()) {
       return Status::error(StatusCode::corrupt, "exact store image: slot " + std::to_string(slot) + " is not a live item");
     }
-    if (store->slot_of_.count(ids[slot])) {
+    if (!store->slot_of_.emplace(ids[slot], static_cast<uint32_t>(slot)).second) {
       return Status::error(StatusCode::corrupt, "exact store image: id stored twice: " + ids[slot]);
     }
-    store->append_slot(ids[slot], &vectors[slot * options.dim]);
   }
+  store->ids_ = std::move(ids);
+  store->norms_.resize(count);
+  if (options.quantization == Quantization::int8) {
+    store->codes_.resize(count * options.dim);
+    store->scales_.resize(count);
+    store->code_sums_.resize(count);
+  }
+  // Norms and codes are derived, not stored: recompute them on both cores.
+  ExactStore* raw = store.get();
+  auto derive_range = [raw](size_t first, size_t last) {
+    for (size_t slot = first; slot < last; ++slot) raw->derive_slot(static_cast<uint32_t>(slot));
+  };
+  std::thread helper(derive_range, count / 2, count);
+  derive_range(0, count / 2);
+  helper.join();
   *result = std::move(store);
   return Status::ok();
 }

@@ -60,6 +60,7 @@ class ExactStore final : public VectorIndex {
  private:
   explicit ExactStore(const ExactStoreOptions& options) : options_(options) {}
   void write_slot(uint32_t slot, const float* vector);
+  void derive_slot(uint32_t slot);  // norm and codes from the slot's stored vector
   void append_slot(const std::string& id, const float* vector);
   void remove_slot(uint32_t slot);
   template <class Sink>
@@ -71,7 +72,7 @@ class ExactStore final : public VectorIndex {
   // Invariant: every per-slot array has size() rows; slot_of_[ids_[s]] == s.
   std::vector<std::string> ids_;
   std::unordered_map<std::string, uint32_t> slot_of_;
-  std::vector<float> vectors_;      // size() * dim
+  FloatBuffer vectors_;             // size() * dim; mapped from the checkpoint after a reopen
   std::vector<float> norms_;        // |v|, for cosine and the l2 estimate
   std::vector<int8_t> codes_;       // int8 mode: size() * dim
   std::vector<float> scales_;       // int8 mode

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/float_buffer.h"
 #include "common/status.h"
 #include "index/leaf_page.h"
 
@@ -34,8 +35,8 @@ class ImageReader {
  public:
   virtual ~ImageReader() = default;
   virtual Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) = 0;
-  /// `count` rows of dim floats into *rows.
-  virtual Status vectors(size_t count, std::vector<float>* rows) = 0;
+  /// `count` rows of dim floats into *rows (mapped from the file where possible).
+  virtual Status vectors(size_t count, FloatBuffer* rows) = 0;
   virtual Status tree(std::string* payload) = 0;
   virtual size_t leaf_count() const = 0;
   /// Reads leaf `index` into `page` and checks its CRC and header against the layout.

@@ -80,6 +80,7 @@ void BlobArena::encode(const std::string& text, const std::string& meta, std::st
 }
 
 Status BlobArena::append(const std::string& batch) {
+  LOCI_RETURN_IF_ERROR(flush());
   if (batch.empty()) return Status::ok();
   if (!file_) return Status::error(StatusCode::internal, path_ + " is open read-only");
   LOCI_RETURN_IF_ERROR(file_->append(batch.data(), batch.size()));
@@ -87,7 +88,25 @@ Status BlobArena::append(const std::string& batch) {
   return Status::ok();
 }
 
-Status BlobArena::sync() { return file_ ? file_->sync() : Status::ok(); }
+Status BlobArena::append_buffered(const std::string& batch) {
+  held_ += batch;
+  size_ += batch.size();
+  return held_.size() >= (4u << 20) ? flush() : Status::ok();
+}
+
+Status BlobArena::flush() {
+  if (held_.empty()) return Status::ok();
+  if (!file_) return Status::error(StatusCode::internal, path_ + " is open read-only");
+  LOCI_RETURN_IF_ERROR(file_->append(held_.data(), held_.size()));
+  held_.clear();
+  return Status::ok();
+}
+
+Status BlobArena::sync() {
+  if (!file_) return Status::ok();
+  LOCI_RETURN_IF_ERROR(flush());
+  return file_->sync();
+}
 
 Status BlobArena::mapping_covering(uint64_t end, std::shared_ptr<MappedFile>* mapping) const {
   std::lock_guard<std::mutex> lock(map_mutex_);

@@ -47,6 +47,10 @@ class BlobArena {
   void encode(const std::string& text, const std::string& meta, std::string* batch, BlobRef* ref) const;
   /// Writes a buffer built by encode() (since the last append) at the end of the file.
   Status append(const std::string& batch);
+  /// Like append(), but may hold the bytes in memory until flush() (or until 4 MiB are
+  /// held): for WAL replay, which appends many small batches and reads none of them.
+  Status append_buffered(const std::string& batch);
+  Status flush();
   /// fsyncs the file: every appended blob is durable.
   Status sync();
   /// Reads and checks a blob. CORRUPT naming the file and offset if it fails its CRC or
@@ -65,8 +69,8 @@ class BlobArena {
   std::string path_;
   uint64_t gen_;
   std::unique_ptr<WritableFile> file_;
-  uint64_t size_ = 0;          // bytes written (appended); encode() places blobs from here
-  uint64_t pending_ = 0;       // bytes encoded since the last append
+  uint64_t size_ = 0;          // bytes appended (written or held); encode() places blobs from here
+  std::string held_;           // appended by append_buffered, not yet written
   mutable std::mutex map_mutex_;
   mutable std::shared_ptr<MappedFile> mapping_;
 };

@@ -1,0 +1,139 @@
+#include "common/float_buffer.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace loci {
+namespace {
+
+size_t page_bytes() {
+  static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+size_t round_up(size_t bytes, size_t unit) { return (bytes + unit - 1) / unit * unit; }
+
+// Reserves address space only: PROT_NONE and MAP_NORESERVE cost no memory.
+void* reserve_range(size_t bytes) {
+  void* range = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return range == MAP_FAILED ? nullptr : range;
+}
+
+[[noreturn]] void out_of_memory(size_t bytes) {
+  std::fprintf(stderr, "loci: cannot reserve %zu bytes of address space for vectors: %s\n", bytes, std::strerror(errno));
+  std::abort();
+}
+
+constexpr size_t kMinReservation = size_t(64) << 20;
+
+}  // namespace
+
+FloatBuffer::~FloatBuffer() { release(); }
+
+FloatBuffer::FloatBuffer(FloatBuffer&& other) noexcept { *this = std::move(other); }
+
+FloatBuffer& FloatBuffer::operator=(FloatBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = other.data_;
+    size_ = other.size_;
+    committed_ = other.committed_;
+    reserved_ = other.reserved_;
+    mapped_ = other.mapped_;
+    other.data_ = nullptr;
+    other.size_ = other.committed_ = other.reserved_ = other.mapped_ = 0;
+  }
+  return *this;
+}
+
+void FloatBuffer::release() {
+  if (data_) munmap(data_, reserved_);
+  data_ = nullptr;
+  size_ = committed_ = reserved_ = mapped_ = 0;
+}
+
+void FloatBuffer::ensure_committed(size_t bytes) {
+  if (bytes <= committed_) return;
+  if (bytes > reserved_) {
+    // A reservation four times larger, so moving (a copy) is rare and amortised. A
+    // file-mapped prefix becomes ordinary memory when it moves.
+    const size_t reservation = round_up(std::max({bytes * 4, reserved_ * 4, kMinReservation}), page_bytes());
+    void* fresh = reserve_range(reservation);
+    if (!fresh) out_of_memory(reservation);
+    if (data_) {
+      const size_t keep = round_up(size_ * sizeof(float), page_bytes());
+      if (keep && mmap(fresh, keep, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        out_of_memory(reservation);
+      }
+      std::memcpy(fresh, data_, size_ * sizeof(float));
+      munmap(data_, reserved_);
+      committed_ = keep;
+    }
+    data_ = static_cast<float*>(fresh);
+    reserved_ = reservation;
+    mapped_ = 0;
+  }
+  const size_t target = std::min(reserved_, round_up(std::max(bytes, committed_ + committed_ / 2), page_bytes()));
+  // Anonymous pages read as zero until written.
+  void* tail = mmap(reinterpret_cast<char*>(data_) + committed_, target - committed_, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (tail == MAP_FAILED) out_of_memory(target);
+  committed_ = target;
+}
+
+void FloatBuffer::reserve(size_t count) { ensure_committed(count * sizeof(float)); }
+
+void FloatBuffer::resize(size_t count) {
+  const size_t bytes = count * sizeof(float);
+  ensure_committed(bytes);
+  if (count < size_) {
+    // Shrinking: zero the dropped floats, so growing again yields zeros as promised.
+    std::memset(data_ + count, 0, (size_ - count) * sizeof(float));
+  }
+  size_ = count;
+}
+
+Status FloatBuffer::map_file(const std::string& path, uint64_t offset, size_t count) {
+  release();
+  if (offset % page_bytes() != 0) {
+    return Status::error(StatusCode::internal, path + ": vectors must start at a page boundary to be mapped");
+  }
+  const size_t bytes = count * sizeof(float);
+  if (bytes == 0) return Status::ok();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
+  const size_t reservation = round_up(std::max(bytes * 2, kMinReservation), page_bytes());
+  void* range = reserve_range(reservation);
+  if (!range) {
+    ::close(fd);
+    return Status::error(StatusCode::io_error, "cannot reserve address space to map " + path);
+  }
+  // Private and writable: updates stay in this process (copy on write), never reach the
+  // file, which belongs to a finished checkpoint.
+  const size_t mapped = round_up(bytes, page_bytes());
+  void* view = mmap(range, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(offset));
+  const int error = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (view == MAP_FAILED) {
+    munmap(range, reservation);
+    return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
+  }
+  data_ = static_cast<float*>(view);
+  reserved_ = reservation;
+  committed_ = mapped;
+  mapped_ = mapped;
+  size_ = count;
+  // The last mapped page may extend past the vectors (into the file's CRC table, or
+  // past its end, which reads as zero); clear what lies beyond them so growth sees 0.
+  if (mapped > bytes) std::memset(reinterpret_cast<char*>(data_) + bytes, 0, mapped - bytes);
+  return Status::ok();
+}
+
+}  // namespace loci
