@@ -7,6 +7,7 @@
 
 #include "common/coding.h"
 #include "common/crc32c.h"
+#include "common/private_map.h"
 #include "storage/log_format.h"
 
 namespace loci::engine {
@@ -385,13 +386,10 @@ Status CheckpointReader::tree(std::string* payload) {
   return Status::ok();
 }
 
-Status CheckpointReader::leaf(size_t index, index::LeafPage* page) {
+Status CheckpointReader::check_leaf(size_t index, uint8_t* bytes, uint32_t capacity) const {
   const size_t page_size = shape_.page_size;
   const uint64_t file_page = tree_pages_ + index;
   const uint64_t offset = file_page * page_size;
-  uint8_t* bytes = page->mutable_bytes();
-  const uint32_t capacity = page->capacity();
-  LOCI_RETURN_IF_ERROR(pages_file_->read(offset, page_size, bytes));
   if (coding::decode_u32(bytes) != index::kPageMagic) return corrupt(pages_path_, offset, "bad page magic");
   if (coding::decode_u32(bytes + 8) != page_crc(bytes, bytes + index::kPageHeaderBytes, page_size)) {
     return corrupt(pages_path_, offset + 8, "page checksum mismatch");
@@ -404,9 +402,38 @@ Status CheckpointReader::leaf(size_t index, index::LeafPage* page) {
     return corrupt(pages_path_, offset + 20, "capacity, dim or page size disagree with the MANIFEST");
   }
   if (coding::decode_u32(bytes + 16) > capacity) return corrupt(pages_path_, offset + 16, "count exceeds capacity");
-  // In memory a page's id is its leaf index and its CRC is unset (docs/format/pages.md).
-  coding::encode_u32(bytes + 12, static_cast<uint32_t>(index));
-  coding::encode_u32(bytes + 8, 0);
+  return Status::ok();
+}
+
+Status CheckpointReader::leaves(const index::LeafLayout& layout, std::vector<std::unique_ptr<index::LeafPage>>* pages) {
+  const size_t page_size = shape_.page_size;
+  std::shared_ptr<PrivateMap> map;
+  LOCI_RETURN_IF_ERROR(PrivateMap::map(pages_path_, uint64_t(tree_pages_) * page_size, leaf_count_ * page_size, &map));
+  // Check every page on both cores; report the first damaged one.
+  std::vector<Status> results(2);
+  auto check_range = [&](size_t first, size_t last, Status* result) {
+    for (size_t l = first; l < last; ++l) {
+      Status checked = check_leaf(l, map->data() + l * page_size, layout.capacity);
+      if (!checked.is_ok()) {
+        *result = checked;
+        return;
+      }
+    }
+  };
+  std::thread helper(check_range, leaf_count_ / 2, leaf_count_, &results[1]);
+  check_range(0, leaf_count_ / 2, &results[0]);
+  helper.join();
+  for (const Status& result : results) LOCI_RETURN_IF_ERROR(result);
+  pages->clear();
+  pages->reserve(leaf_count_);
+  for (size_t l = 0; l < leaf_count_; ++l) {
+    uint8_t* bytes = map->data() + l * page_size;
+    // In memory a page's id is its leaf index and its CRC is unset (docs/format/pages.md):
+    // this copies the first 4 KiB of each page, the rest stays shared with the file.
+    coding::encode_u32(bytes + 12, static_cast<uint32_t>(l));
+    coding::encode_u32(bytes + 8, 0);
+    pages->push_back(std::make_unique<index::LeafPage>(layout, bytes, map));
+  }
   return Status::ok();
 }
 

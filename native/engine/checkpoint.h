@@ -66,11 +66,12 @@ class CheckpointReader final : public index::ImageReader {
   Status vectors(size_t count, FloatBuffer* rows) override;
   Status tree(std::string* payload) override;
   size_t leaf_count() const override { return leaf_count_; }
-  Status leaf(size_t index, index::LeafPage* page) override;
+  Status leaves(const index::LeafLayout& layout, std::vector<std::unique_ptr<index::LeafPage>>* pages) override;
 
  private:
   CheckpointReader() = default;
   Status corrupt(const std::string& path, uint64_t offset, const std::string& why) const;
+  Status check_leaf(size_t index, uint8_t* bytes, uint32_t capacity) const;
   Status read_records();
 
   storage::Env* env_ = nullptr;

@@ -173,9 +173,22 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
       result->note += " dropped " + where + ";";
       if (!read_only) {
         map.reset();
-        LOCI_RETURN_IF_ERROR(env->truncate(path, std::max<uint64_t>(offset, storage::kFileHeaderBytes)));
+        if (offset < storage::kFileHeaderBytes) {
+          // The header itself is damaged: keep a damaged one aside as evidence (a torn
+          // one holds nothing), and start the file afresh, empty, so the sequence of
+          // WAL files stays whole.
+          if (!torn_tail) LOCI_RETURN_IF_ERROR(env->rename(path, path + ".corrupt"));
+          std::unique_ptr<WalWriter> fresh;
+          LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, seqs[f], dim, &fresh));
+          LOCI_RETURN_IF_ERROR(fresh->close());
+        } else {
+          LOCI_RETURN_IF_ERROR(env->truncate(path, offset));
+        }
       }
-      if (mode == RecoveryMode::point_in_time && !newest) return set_aside_from(f + 1);
+      // Later files hold records after the damage: set them aside, and let the next WAL
+      // file follow this one.
+      result->last_seq = seqs[f];
+      if (!newest) return set_aside_from(f + 1);
       return Status::ok();
     };
     if (size < storage::kFileHeaderBytes) {
@@ -198,7 +211,9 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
       storage::RecordRead read = storage::read_record(data, size, offset, &type, &payload, &payload_size, &next);
       if (read == storage::RecordRead::end) break;
       if (read != storage::RecordRead::ok) {
-        const bool torn = read == storage::RecordRead::truncated || !valid_record_follows(data, size, offset + 1);
+        // Torn only if nothing valid follows: a record whose length was damaged can
+        // also seem to run past the end of the file.
+        const bool torn = !valid_record_follows(data, size, offset + 1);
         LOCI_RETURN_IF_ERROR(damage(offset, read == storage::RecordRead::truncated ? "record cut short" : "record checksum mismatch", torn));
         stop = true;
         break;

@@ -118,10 +118,12 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   atlas->root_ = root;
 
   // Leaf pages.
+  std::vector<std::unique_ptr<LeafPage>> pages;
+  LOCI_RETURN_IF_ERROR(reader->leaves(atlas->layout_, &pages));
+  if (pages.size() != leaf_count) return corrupt("leaf page count disagrees with the tree");
   atlas->leaves_.reserve(leaf_count);
   for (uint32_t l = 0; l < leaf_count; ++l) {
-    auto page = std::make_unique<LeafPage>(atlas->layout_, l);
-    LOCI_RETURN_IF_ERROR(reader->leaf(l, page.get()));
+    std::unique_ptr<LeafPage>& page = pages[l];
     for (uint32_t e = 0; e < page->count(); ++e) {
       const uint32_t slot = page->slots()[e];
       if (slot >= slots) return corrupt("leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));

@@ -39,8 +39,9 @@ class ImageReader {
   virtual Status vectors(size_t count, FloatBuffer* rows) = 0;
   virtual Status tree(std::string* payload) = 0;
   virtual size_t leaf_count() const = 0;
-  /// Reads leaf `index` into `page` and checks its CRC and header against the layout.
-  virtual Status leaf(size_t index, LeafPage* page) = 0;
+  /// Every leaf page, in leaf order, each checked (CRC, header against `layout`), with
+  /// its page id set to its leaf index. The pages may borrow a mapping of the file.
+  virtual Status leaves(const LeafLayout& layout, std::vector<std::unique_ptr<LeafPage>>* pages) = 0;
 };
 
 }  // namespace loci::index

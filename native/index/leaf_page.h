@@ -56,6 +56,11 @@ struct LeafLayout {
 /// An owned leaf page. Accessors read the arrays in place (little-endian, aligned).
 class LeafPage {
  public:
+  /// A page over `bytes` that someone else owns (a mapped checkpoint file, kept alive
+  /// by `owner`); the caller has checked them (CRC, header) already.
+  LeafPage(const LeafLayout& layout, uint8_t* bytes, std::shared_ptr<void> owner)
+      : layout_(&layout), bytes_(bytes, AlignedDelete{false}), owner_(std::move(owner)) {}
+
   LeafPage(const LeafLayout& layout, uint32_t page_id) : layout_(&layout) {
     bytes_.reset(static_cast<uint8_t*>(::operator new[](layout.page_size, std::align_val_t(64))));
     std::memset(bytes_.get(), 0, layout.page_size);
@@ -103,7 +108,14 @@ class LeafPage {
 
  private:
   struct AlignedDelete {
-    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
+    // A constructor, not a default member initializer: the latter is not usable inside
+    // the enclosing class's definition, where unique_ptr needs it.
+    AlignedDelete() : owned(true) {}
+    explicit AlignedDelete(bool owns) : owned(owns) {}
+    bool owned;
+    void operator()(uint8_t* p) const {
+      if (owned) ::operator delete[](p, std::align_val_t(64));
+    }
   };
   template <class T>
   T* array(size_t offset) const { return reinterpret_cast<T*>(bytes_.get() + offset); }
@@ -116,6 +128,7 @@ class LeafPage {
 
   const LeafLayout* layout_;
   std::unique_ptr<uint8_t[], AlignedDelete> bytes_;
+  std::shared_ptr<void> owner_;  // keeps borrowed bytes alive
 };
 
 }  // namespace loci::index

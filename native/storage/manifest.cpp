@@ -57,7 +57,8 @@ Status Manifest::decode(const std::string& bytes, const std::string& path, Manif
     return corrupt(16, "page size " + std::to_string(m.page_size) + " out of range");
   }
   if (m.index == 1 && (m.fanout < 4 || m.fanout > 1024)) return corrupt(20, "fanout " + std::to_string(m.fanout) + " out of range");
-  if (m.arena_gen == 0 || m.wal_seq == 0) return corrupt(40, "arena generation or WAL sequence is 0");
+  if (m.arena_gen == 0) return corrupt(40, "arena generation is 0");
+  if (m.wal_seq == 0) return corrupt(64, "WAL sequence is 0");
   if (m.arena_live_bytes > m.arena_bytes) return corrupt(56, "more live arena bytes than arena bytes");
   *manifest = m;
   return Status::ok();
