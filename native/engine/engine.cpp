@@ -130,7 +130,9 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
     shape.arena_gen = 1;
     shape.wal_seq = 1;
     shape.created_ms = now_ms();
-    LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, 1, &engine->arena_));
+    std::unique_ptr<storage::BlobArena> arena;
+    LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, 1, &arena));
+    engine->arena_ = std::move(arena);
     shape.arena_bytes = engine->arena_->size();
     LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, 1, shape.dim, &engine->wal_));
     LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
@@ -199,7 +201,7 @@ Status Engine::load(OpenReport* report) {
         return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
                                                       ": item " + item.id + " is not in the index");
       }
-      if (item.blob.offset + item.blob.footprint() > s.arena_bytes) {
+      if (item.blob.offset > s.arena_bytes || item.blob.footprint() > s.arena_bytes - item.blob.offset) {
         return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
                                                       ": item " + item.id + " refers past the end of the blob arena");
       }
@@ -218,7 +220,9 @@ Status Engine::load(OpenReport* report) {
     }
     checkpoint_files_bytes_ = bytes;
   }
-  LOCI_RETURN_IF_ERROR(storage::BlobArena::open(env, dir, s.arena_gen, s.arena_bytes, &arena_, read_only_));
+  std::unique_ptr<storage::BlobArena> arena;
+  LOCI_RETURN_IF_ERROR(storage::BlobArena::open(env, dir, s.arena_gen, s.arena_bytes, &arena, read_only_));
+  arena_ = std::move(arena);
   report->load_ms = elapsed_ms(started);
 
   started = std::chrono::steady_clock::now();
@@ -432,17 +436,19 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
 
 Status Engine::get(const std::string& id, float* vector, ItemView* item) const {
   ItemRecord record;
+  std::shared_ptr<storage::BlobArena> arena;
   {
     std::shared_lock<std::shared_mutex> lock(items_mutex_);
     auto found = items_.find(id);
     if (found == items_.end()) return index::unknown_id(id);
     record = found->second;
+    arena = arena_;
   }
   if (vector) LOCI_RETURN_IF_ERROR(index_->get(id, vector));
   if (item) {
     item->time = record.time;
-    if (arena_) {
-      LOCI_RETURN_IF_ERROR(arena_->read(record.blob, &item->text, &item->meta));
+    if (arena) {
+      LOCI_RETURN_IF_ERROR(arena->read(record.blob, &item->text, &item->meta));
     } else {
       item->text.clear();
       item->meta.clear();

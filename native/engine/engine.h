@@ -136,7 +136,9 @@ class Engine {
   // the arena and the index's writes.
   std::mutex commit_mutex_;
   std::unique_ptr<WalWriter> wal_;
-  std::unique_ptr<storage::BlobArena> arena_;
+  // Replaced by a collection (under items_mutex_); readers copy the pointer under that
+  // lock, so an arena they read from lives until they finish.
+  std::shared_ptr<storage::BlobArena> arena_;
   uint64_t lsn_ = 0;
   uint64_t wal_bytes_since_checkpoint_ = 0;
   uint64_t checkpoint_files_bytes_ = 0;

@@ -72,7 +72,7 @@ void BlobArena::encode(const std::string& text, const std::string& meta, std::st
   payload.reserve(text.size() + meta.size() + 10);
   coding::put_string(&payload, text);
   coding::put_string(&payload, meta);
-  ref->offset = size_ + batch->size();
+  ref->offset = size() + batch->size();
   ref->length = static_cast<uint32_t>(payload.size());
   coding::put_u32(batch, crc32c::mask(crc32c::value(payload.data(), payload.size())));
   coding::put_u32(batch, ref->length);
@@ -84,13 +84,13 @@ Status BlobArena::append(const std::string& batch) {
   if (batch.empty()) return Status::ok();
   if (!file_) return Status::error(StatusCode::internal, path_ + " is open read-only");
   LOCI_RETURN_IF_ERROR(file_->append(batch.data(), batch.size()));
-  size_ += batch.size();
+  size_.fetch_add(batch.size(), std::memory_order_release);
   return Status::ok();
 }
 
 Status BlobArena::append_buffered(const std::string& batch) {
   held_ += batch;
-  size_ += batch.size();
+  size_.fetch_add(batch.size(), std::memory_order_release);
   return held_.size() >= (4u << 20) ? flush() : Status::ok();
 }
 
@@ -127,8 +127,12 @@ Status BlobArena::read(BlobRef ref, std::string* text, std::string* meta) const 
     return Status::error(StatusCode::corrupt, path_ + " at offset " + std::to_string(ref.offset) + ": " + why +
                                                   " (run `loci verify`)");
   };
+  // Checked without overflow: a damaged reference can hold any 64-bit offset.
+  const uint64_t arena_size = size();
+  if (ref.offset < kFileHeaderBytes || ref.offset > arena_size || arena_size - ref.offset < kBlobHeaderBytes + uint64_t(ref.length)) {
+    return corrupt("blob reference lies outside the arena");
+  }
   const uint64_t end = ref.offset + kBlobHeaderBytes + ref.length;
-  if (ref.offset < kFileHeaderBytes || end > size_) return corrupt("blob reference lies outside the arena");
   std::shared_ptr<MappedFile> mapping;
   LOCI_RETURN_IF_ERROR(mapping_covering(end, &mapping));
   if (mapping->size() < end) return corrupt("the arena file is shorter than its blobs");

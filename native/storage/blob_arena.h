@@ -6,6 +6,7 @@
 // so growing the map never frees bytes under a reader.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -57,7 +58,7 @@ class BlobArena {
   /// lies outside the file.
   Status read(BlobRef ref, std::string* text, std::string* meta) const;
 
-  uint64_t size() const { return size_; }
+  uint64_t size() const { return size_.load(std::memory_order_acquire); }
   uint64_t gen() const { return gen_; }
   const std::string& path() const { return path_; }
 
@@ -69,7 +70,9 @@ class BlobArena {
   std::string path_;
   uint64_t gen_;
   std::unique_ptr<WritableFile> file_;
-  uint64_t size_ = 0;          // bytes appended (written or held); encode() places blobs from here
+  // Bytes appended (written or held); encode() places blobs from here. Atomic: readers
+  // check references against it while the writer appends.
+  std::atomic<uint64_t> size_{0};
   std::string held_;           // appended by append_buffered, not yet written
   mutable std::mutex map_mutex_;
   mutable std::shared_ptr<MappedFile> mapping_;
