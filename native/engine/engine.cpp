@@ -229,6 +229,7 @@ Status Engine::load(OpenReport* report) {
   ReplayResult replay;
   LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
                                   [this](WriteBatch& batch, uint64_t lsn) { return replay_batch(batch, lsn); }, &replay));
+  LOCI_RETURN_IF_ERROR(replay_flush());
   LOCI_RETURN_IF_ERROR(arena_->flush());
   report->replay_ms = elapsed_ms(started);
   report->replayed_records = replay.records;
@@ -256,14 +257,44 @@ Status Engine::load(OpenReport* report) {
 }
 
 Status Engine::replay_batch(WriteBatch& batch, uint64_t lsn) {
-  std::vector<storage::BlobRef> refs(batch.size());
+  // A batch joins the pending one if it is of the same kind and touches none of its ids
+  // (then applying both at once is the same as applying them in turn).
+  constexpr size_t kReplayGroup = 4096;
+  bool joins = replay_pending_.size() == 0 ||
+               (replay_pending_.op == batch.op && replay_pending_.size() + batch.size() <= kReplayGroup);
+  for (size_t i = 0; joins && i < batch.size(); ++i) joins = !replay_ids_.count(batch.ids[i]);
+  if (!joins) LOCI_RETURN_IF_ERROR(replay_flush());
+  const size_t first = replay_refs_.size();
+  replay_refs_.resize(first + batch.size());
   // verify replays into memory only: the texts were checked by the record's CRC.
   if (batch.op != BatchOp::remove && !read_only_) {
     std::string blobs;
-    for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &refs[i]);
+    for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &replay_refs_[first + i]);
     LOCI_RETURN_IF_ERROR(arena_->append_buffered(blobs));
   }
-  return apply(batch, refs);
+  WriteBatch& pending = replay_pending_;
+  pending.op = batch.op;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    replay_ids_.insert(batch.ids[i]);
+    pending.ids.push_back(std::move(batch.ids[i]));
+  }
+  if (batch.op != BatchOp::remove) {
+    pending.vectors.insert(pending.vectors.end(), batch.vectors.begin(), batch.vectors.end());
+    pending.times.insert(pending.times.end(), batch.times.begin(), batch.times.end());
+  }
+  return Status::ok();
+}
+
+Status Engine::replay_flush() {
+  if (replay_pending_.size() == 0) return Status::ok();
+  Status applied = apply(replay_pending_, replay_refs_);
+  // Cleared, not replaced: the buffers keep their capacity for the next group.
+  replay_pending_.ids.clear();
+  replay_pending_.vectors.clear();
+  replay_pending_.times.clear();
+  replay_refs_.clear();
+  replay_ids_.clear();
+  return applied;
 }
 
 Engine::~Engine() { close(); }

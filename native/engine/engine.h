@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/checkpoint.h"
@@ -107,7 +108,13 @@ class Engine {
   Status load(OpenReport* report);
   Status commit_group(std::vector<std::shared_ptr<PendingWrite>>& group);
   Status apply(WriteBatch& batch, const std::vector<storage::BlobRef>& refs);
+  // Replay: consecutive batches of the same kind are applied as one (fewer, larger
+  // index writes); `replay_pending_` collects them until replay_flush().
   Status replay_batch(WriteBatch& batch, uint64_t lsn);
+  Status replay_flush();
+  WriteBatch replay_pending_;
+  std::vector<storage::BlobRef> replay_refs_;
+  std::unordered_set<std::string> replay_ids_;
   Status checkpoint_locked(bool compact);
   Status collect_arena();
   void sync_loop();

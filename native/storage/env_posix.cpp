@@ -265,6 +265,8 @@ class PosixEnv final : public Env {
         ::close(fd);
         return os_error("mmap", path, error_number);
       }
+      // Mapped files (WAL, items) are read front to back once: ask for read-ahead.
+      ::madvise(address, size, MADV_SEQUENTIAL);
     }
     // The mapping keeps the file alive; the descriptor is no longer needed.
     ::close(fd);
