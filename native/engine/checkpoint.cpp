@@ -233,7 +233,9 @@ Status CheckpointReader::open(storage::Env* env, const std::string& dir, const C
       if (coding::decode_u32(page.data() + 8) != page_crc(page.data(), page.data() + index::kPageHeaderBytes, page_size)) {
         return reader->corrupt(reader->pages_path_, offset + 8, "page checksum mismatch");
       }
-      const bool continuation = coding::decode_u16(page.data() + 6) & kContinuationFlag;
+      const uint16_t flags = coding::decode_u16(page.data() + 6);
+      const bool continuation = flags & kContinuationFlag;
+      if (flags & 0xFF) return reader->corrupt(reader->pages_path_, offset + 6, "unknown page flags (written by a newer Loci?)");
       const uint32_t chunk = coding::decode_u32(page.data() + 16);
       if (page[4] != kInnerPageType || page[5] != index::kPageFormatVersion || continuation != (page_index != 0) ||
           chunk > page_size - index::kPageHeaderBytes) {
@@ -248,6 +250,14 @@ Status CheckpointReader::open(storage::Env* env, const std::string& dir, const C
     const uint64_t rest = reader->pages_file_->size() - uint64_t(page_index) * page_size;
     if (rest % page_size) return reader->corrupt(reader->pages_path_, reader->pages_file_->size(), "file is not a whole number of pages");
     reader->leaf_count_ = rest / page_size;
+    // The tree payload starts with root, leaves, nodes (u32 each).
+    if (reader->tree_payload_.size() < 12) return reader->corrupt(reader->pages_path_, 0, "tree payload cut short");
+    const uint32_t named = coding::decode_u32(reinterpret_cast<const uint8_t*>(reader->tree_payload_.data()) + 4);
+    if (named != reader->leaf_count_) {
+      return reader->corrupt(reader->pages_path_, reader->pages_file_->size(),
+                             "file holds " + std::to_string(reader->leaf_count_) + " leaf pages, but its tree names " +
+                                 std::to_string(named) + " (cut short?)");
+    }
   }
   *result = std::move(reader);
   return Status::ok();
@@ -350,6 +360,12 @@ Status CheckpointReader::vectors(size_t count, FloatBuffer* rows) {
   const uint64_t expected = kVectorsRowsOffset + uint64_t(count) * row_bytes + 4 * groups;
   if (vectors_file_->size() != expected) {
     return corrupt(path, vectors_file_->size(), "file is " + std::to_string(vectors_file_->size()) + " bytes, expected " + std::to_string(expected));
+  }
+  // The padding between header and rows is not under a CRC: it must be zero.
+  std::vector<uint8_t> padding(kVectorsRowsOffset - kVectorsHeaderBytes);
+  LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsHeaderBytes, padding.size(), padding.data()));
+  for (size_t i = 0; i < padding.size(); ++i) {
+    if (padding[i] != 0) return corrupt(path, kVectorsHeaderBytes + i, "non-zero byte in the header's padding");
   }
   std::vector<uint8_t> crcs(4 * groups);
   if (groups) LOCI_RETURN_IF_ERROR(vectors_file_->read(kVectorsRowsOffset + uint64_t(count) * row_bytes, crcs.size(), crcs.data()));

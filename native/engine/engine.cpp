@@ -68,6 +68,7 @@ Status mismatch(const char* what, uint64_t stored, uint64_t given) {
 Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* result, OpenReport* report) {
   OpenReport local_report;
   if (!report) report = &local_report;
+  *report = OpenReport{};
   std::unique_ptr<Engine> engine(new Engine());
   engine->options_ = options;
   engine->env_ = options.env ? options.env : storage::Env::posix();
@@ -93,8 +94,8 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
 
   storage::Env* env = engine->env_;
   const std::string& dir = engine->dir_;
-  if (options.dim == 0 && !env->exists(storage::join_path(dir, "MANIFEST"))) {
-    return Status::error(StatusCode::invalid_argument, dir + " holds no Loci store: pass dim to create one");
+  if (options.dim == 0 && !env->exists(dir)) {
+    return Status::error(StatusCode::invalid_argument, dir + " does not exist: pass dim to create a store there");
   }
   LOCI_RETURN_IF_ERROR(env->create_dir(dir));
   LOCI_RETURN_IF_ERROR(env->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
@@ -126,6 +127,7 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
                                                       "store files (" + name + "); restore it from a backup");
       }
     }
+    if (options.dim == 0) return Status::error(StatusCode::invalid_argument, dir + " holds no Loci store: pass dim to create one");
     LOCI_RETURN_IF_ERROR(set_shape_from_options());
     shape.arena_gen = 1;
     shape.wal_seq = 1;
@@ -428,7 +430,8 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
   batches_.fetch_add(valid.size(), std::memory_order_relaxed);
   if (durable() && wal_bytes_since_checkpoint_ > std::max(options_.checkpoint_bytes, checkpoint_files_bytes_ / 4)) {
     // The group's writes are durable already: a failed checkpoint does not fail them.
-    // It leaves the previous checkpoint and the whole WAL in place, and is retried after
+    // It leaves the previous checkpoint and the whole WAL in place (and poisons the
+    // store where the write path's own files are in doubt); it is retried after
     // another checkpoint_bytes of writes.
     if (!checkpoint_locked(false).is_ok()) wal_bytes_since_checkpoint_ = 0;
   }
@@ -501,7 +504,7 @@ Status Engine::checkpoint(bool compact) {
   Status status;
   {
     std::lock_guard<std::mutex> commit_lock(commit_mutex_);
-    status = checkpoint_locked(compact);
+    status = checkpoint_locked(compact);  // poisons the store itself where it must
   }
   lock.lock();
   leader_active_ = false;
@@ -513,10 +516,24 @@ Status Engine::checkpoint_locked(bool compact) {
   storage::Env* env = env_;
   const std::string& dir = dir_;
   storage::Manifest next = shape_;
+  // Failures fall in two kinds. Writing the new generation's own files can fail and
+  // leave everything as it was: the new files are removed and writes go on. A failure
+  // on a file the write path shares (the arena's fsync), or one that leaves unknown
+  // whether the commit point happened (the MANIFEST rename and the fsync after it),
+  // poisons the store: after a failed fsync a later one can wrongly succeed, so only a
+  // reopen, which recovers from what is really on disk, may write again.
+  auto fatal = [this](const Status& status) {
+    poison(status);
+    return status;
+  };
   // 1. New WAL file: writes after this checkpoint go there.
   std::unique_ptr<WalWriter> new_wal;
   LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, wal_->seq() + 1, shape_.dim, &new_wal));
-  LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
+  Status wal_dir_synced = env->sync_dir(wal_dir(dir));
+  if (!wal_dir_synced.is_ok()) {
+    env->remove_file(storage::join_path(wal_dir(dir), wal_file_name(new_wal->seq())));
+    return wal_dir_synced;
+  }
   {
     std::lock_guard<std::mutex> lock(sync_mutex_);
     wal_->close();
@@ -552,7 +569,8 @@ Status Engine::checkpoint_locked(bool compact) {
     next.arena_gen = new_arena->gen();
     next.arena_bytes = new_arena->size();
   } else {
-    LOCI_RETURN_IF_ERROR(arena_->sync());
+    Status synced = arena_->sync();
+    if (!synced.is_ok()) return fatal(synced);
     next.arena_bytes = arena_->size();
   }
   uint64_t live = 0;
@@ -570,8 +588,13 @@ Status Engine::checkpoint_locked(bool compact) {
   if (written.is_ok()) written = writer->items(items);
   if (written.is_ok()) written = index_->save(writer.get());
   if (written.is_ok()) written = writer->finish();
-  // 4. The commit point.
-  if (written.is_ok()) written = storage::write_manifest(env, dir, next);
+  // The new files' directory entries must be durable before a MANIFEST names them.
+  if (written.is_ok()) written = env->sync_dir(dir);
+  // 4. The commit point: MANIFEST.tmp written and synced, renamed over MANIFEST, the
+  // directory synced. Once the rename is attempted its outcome is in doubt on failure.
+  bool renamed = false;
+  if (written.is_ok()) written = storage::write_manifest(env, dir, next, &renamed);
+  if (!written.is_ok() && renamed) return fatal(written);  // keep the files it may name
   if (!written.is_ok()) {
     for (const char* kind : {"items", "vectors", "pages"}) env->remove_file(storage::join_path(dir, checkpoint_file_name(kind, next.checkpoint_gen)));
     if (new_arena) env->remove_file(new_arena->path());

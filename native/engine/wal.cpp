@@ -248,6 +248,15 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
       }
       offset = next;
     }
+    if (!read_only) {
+      // Records replayed from the page cache may never have been synced (a write whose
+      // fsync failed, or durability 'none'): sync them before new records follow them,
+      // or a power loss could drop them and leave a gap in the LSNs.
+      std::unique_ptr<storage::WritableFile> file;
+      LOCI_RETURN_IF_ERROR(env->new_writable(path, false, &file));
+      LOCI_RETURN_IF_ERROR(file->sync());
+      LOCI_RETURN_IF_ERROR(file->close());
+    }
     if (stop) break;
   }
   return Status::ok();

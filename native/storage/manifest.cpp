@@ -64,7 +64,8 @@ Status Manifest::decode(const std::string& bytes, const std::string& path, Manif
   return Status::ok();
 }
 
-Status write_manifest(Env* env, const std::string& dir, const Manifest& manifest) {
+Status write_manifest(Env* env, const std::string& dir, const Manifest& manifest, bool* rename_attempted) {
+  if (rename_attempted) *rename_attempted = false;
   const std::string temp = join_path(dir, "MANIFEST.tmp");
   std::unique_ptr<WritableFile> file;
   LOCI_RETURN_IF_ERROR(env->new_writable(temp, true, &file));
@@ -72,6 +73,7 @@ Status write_manifest(Env* env, const std::string& dir, const Manifest& manifest
   LOCI_RETURN_IF_ERROR(file->append(bytes.data(), bytes.size()));
   LOCI_RETURN_IF_ERROR(file->sync());
   LOCI_RETURN_IF_ERROR(file->close());
+  if (rename_attempted) *rename_attempted = true;
   LOCI_RETURN_IF_ERROR(env->rename(temp, join_path(dir, "MANIFEST")));
   return env->sync_dir(dir);
 }

@@ -35,7 +35,9 @@ struct Manifest {
 };
 
 /// Writes `manifest` to <dir>/MANIFEST atomically: MANIFEST.tmp, fsync, rename, fsync dir.
-Status write_manifest(Env* env, const std::string& dir, const Manifest& manifest);
+/// *rename_attempted (optional) tells whether a failure came at or after the rename, when
+/// the old or the new MANIFEST may be the one on disk.
+Status write_manifest(Env* env, const std::string& dir, const Manifest& manifest, bool* rename_attempted = nullptr);
 /// Reads <dir>/MANIFEST (NOT_FOUND if it does not exist).
 Status read_manifest(Env* env, const std::string& dir, Manifest* manifest);
 
