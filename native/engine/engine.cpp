@@ -390,16 +390,22 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
 
   std::vector<std::vector<storage::BlobRef>> refs(valid.size());
   if (durable()) {
-    std::string blobs, records, payload;
+    // Scratch kept across groups (commit_mutex_ is held): no fresh pages per write.
+    std::string& blobs = group_blobs_;
+    std::string& records = group_records_;
+    blobs.clear();
+    records.clear();
     for (size_t b = 0; b < valid.size(); ++b) {
       WriteBatch& batch = valid[b]->batch;
       refs[b].resize(batch.size());
       if (batch.op != BatchOp::remove) {
         for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &refs[b][i]);
       }
-      payload.clear();
-      batch.encode(lsn_ + 1 + b, shape_.dim, &payload);
-      storage::frame_record(&records, kBatchRecordType, payload.data(), payload.size());
+      // Encoded in place after room for the record header, which is filled in after.
+      const size_t start = records.size();
+      records.append(storage::kRecordHeaderBytes, '\0');
+      batch.encode(lsn_ + 1 + b, shape_.dim, &records);
+      storage::seal_record(&records, start, kBatchRecordType);
     }
     Status io = arena_->append(blobs);
     if (io.is_ok()) io = wal_->append(records);

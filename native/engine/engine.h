@@ -143,6 +143,7 @@ class Engine {
   // the arena and the index's writes.
   std::mutex commit_mutex_;
   std::unique_ptr<WalWriter> wal_;
+  std::string group_records_, group_blobs_;  // a group's encoded WAL records and blobs
   // Replaced by a collection (under items_mutex_); readers copy the pointer under that
   // lock, so an arena they read from lives until they finish.
   std::shared_ptr<storage::BlobArena> arena_;

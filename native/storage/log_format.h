@@ -78,6 +78,16 @@ inline void frame_record(std::string* out, uint8_t type, const void* payload, si
   out->append(static_cast<const char*>(payload), size);
 }
 
+/// Fills in the header of a record whose payload was appended to *out after
+/// kRecordHeaderBytes placeholder bytes at `start` (saves copying a large payload).
+inline void seal_record(std::string* out, size_t start, uint8_t type) {
+  auto* header = reinterpret_cast<uint8_t*>(&(*out)[start]);
+  const size_t size = out->size() - start - kRecordHeaderBytes;
+  header[8] = type;
+  coding::encode_u32(header + 4, static_cast<uint32_t>(size));
+  coding::encode_u32(header, crc32c::mask(crc32c::value(header + 8, size + 1)));
+}
+
 /// The outcome of reading one record from a byte range.
 enum class RecordRead {
   ok,         // *type and payload set; *next is the offset after it
