@@ -19,6 +19,8 @@ struct ItemRecord {
   std::string id;
   double time = 0;
   storage::BlobRef blob;
+  // In-memory stores only (no arena): the text and metadata themselves.
+  std::string text, meta;
 };
 
 std::string checkpoint_file_name(const char* kind, uint64_t gen);

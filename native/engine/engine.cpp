@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <tuple>
 #include <unordered_set>
 
 #include "index/atlas.h"
@@ -55,10 +56,26 @@ index::AtlasOptions atlas_options(const storage::Manifest& shape) {
   return options;
 }
 
+Status mismatch(const char* what, const std::string& stored, const std::string& given) {
+  return Status::error(StatusCode::invalid_argument, std::string("the store was created with ") + what + " " + stored +
+                                                         ", but open() was given " + given +
+                                                         ": omit it or pass the stored value");
+}
+
 Status mismatch(const char* what, uint64_t stored, uint64_t given) {
-  return Status::error(StatusCode::invalid_argument, std::string("the store was created with ") + what + " " +
-                                                         std::to_string(stored) + ", but open() was given " +
-                                                         std::to_string(given) + ": omit it or pass the stored value");
+  return mismatch(what, std::to_string(stored), std::to_string(given));
+}
+
+// The names users pass to Store.open (src/store.ts), for messages.
+std::string enum_name(const char* what, int value) {
+  static const char* const metrics[] = {"'l2'", "'ip'", "'cosine'"};
+  static const char* const quantizations[] = {"'none'", "'int8'"};
+  static const char* const indexes[] = {"'flat'", "'atlas'"};
+  const std::string kind = what;
+  if (kind == "metric" && value >= 0 && value < 3) return metrics[value];
+  if (kind == "quantization" && value >= 0 && value < 2) return quantizations[value];
+  if (kind == "index" && value >= 0 && value < 2) return indexes[value];
+  return std::to_string(value);
 }
 
 }  // namespace
@@ -96,6 +113,17 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
   const std::string& dir = engine->dir_;
   if (options.dim == 0 && !env->exists(dir)) {
     return Status::error(StatusCode::invalid_argument, dir + " does not exist: pass dim to create a store there");
+  }
+  if (options.dim == 0 && !env->exists(storage::join_path(dir, "MANIFEST"))) {
+    // Decided before taking the lock, so a refused open leaves no LOCK file behind.
+    std::vector<std::string> names;
+    LOCI_RETURN_IF_ERROR(env->list_dir(dir, &names));
+    bool store_files = false;
+    for (const std::string& name : names) {
+      store_files |= name == "wal" || starts_with(name, "blobs.") || starts_with(name, "items.") ||
+                     starts_with(name, "vectors.") || starts_with(name, "pages.");
+    }
+    if (!store_files) return Status::error(StatusCode::invalid_argument, dir + " holds no Loci store: pass dim to create one");
   }
   LOCI_RETURN_IF_ERROR(env->create_dir(dir));
   LOCI_RETURN_IF_ERROR(env->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
@@ -144,10 +172,10 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
   } else {
     LOCI_RETURN_IF_ERROR(read);
     if (options.dim && options.dim != shape.dim) return mismatch("dim", shape.dim, options.dim);
-    if (options.metric >= 0 && options.metric != shape.metric) return mismatch("metric", shape.metric, options.metric);
-    if (options.index >= 0 && options.index != shape.index) return mismatch("index kind", shape.index, options.index);
-    if (options.quantization >= 0 && options.quantization != shape.quantization) {
-      return mismatch("quantization", shape.quantization, options.quantization);
+    for (auto [name, stored, given] : {std::tuple<const char*, int, int>{"metric", shape.metric, options.metric},
+                                       {"index", shape.index, options.index},
+                                       {"quantization", shape.quantization, options.quantization}}) {
+      if (given >= 0 && given != stored) return mismatch(name, enum_name(name, stored), enum_name(name, given));
     }
     if (options.page_size && options.page_size != shape.page_size) return mismatch("pageSize", shape.page_size, options.page_size);
     if (options.fanout && options.fanout != shape.fanout) return mismatch("fanout", shape.fanout, options.fanout);
@@ -467,6 +495,10 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
     item.id = batch.ids[i];
     item.time = batch.times[i];
     item.blob = refs[i];
+    if (!durable()) {
+      item.text = batch.texts[i];
+      item.meta = batch.metas[i];
+    }
     arena_live_bytes_ += refs[i].footprint();
   }
   return Status::ok();
@@ -490,8 +522,8 @@ Status Engine::get(const std::string& id, float* vector, ItemView* item) const {
     if (arena) {
       LOCI_RETURN_IF_ERROR(arena->read(record.blob, &item->text, &item->meta));
     } else {
-      item->text.clear();
-      item->meta.clear();
+      item->text = std::move(record.text);
+      item->meta = std::move(record.meta);
     }
   }
   return Status::ok();
