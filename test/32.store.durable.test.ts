@@ -239,18 +239,26 @@ describe('the shape of a store', () => {
 });
 
 describe('one writer: the LOCK', () => {
-  test('a second open in the same process rejects LOCKED, and works once the first is closed', async () => {
+  test('a second open in the same process shares the store; it closes when the last handle does', async () => {
     const dir = tempDir();
     const first = await open(dir, { dim: 2 });
     await first.add({ id: 'a', vector: [1, 2] });
-    await expectRejects(() => Store.open(dir), 'LOCKED', /close the other/);
-    await expectRejects(() => Store.open(dir, { dim: 2 }), 'LOCKED');
+    const second = await Store.open(dir);
+    expect(second.dim).toBe(2);
+    expect(second.get('a').vector).toEqual(new Float32Array([1, 2]));
+    await second.add({ id: 'b', vector: [3, 4] });
+    expect(first.has('b')).toBe(true);
+    // A shape that disagrees is refused, and does not disturb the holders.
+    await expectRejects(() => Store.open(dir, { dim: 3 }), 'INVALID_ARGUMENT', /dim 2/);
     await expectRejects(() => Store.verify(dir), 'LOCKED');
-    // The refused open did not disturb the holder.
-    await first.add({ id: 'b', vector: [3, 4] });
     await first.close();
-    const second = await open(dir);
-    expect(second.size).toBe(2);
+    // Closing one handle leaves the other working.
+    await second.add({ id: 'c', vector: [5, 6] });
+    expect(second.size).toBe(3);
+    await second.close();
+    await Store.verify(dir);
+    const third = await open(dir);
+    expect(third.size).toBe(3);
   });
 
   test('an open from another process, while this one holds the store, rejects LOCKED', async () => {

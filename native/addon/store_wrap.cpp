@@ -142,13 +142,13 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     options->sync_interval_ms = static_cast<uint32_t>(clamp(number("syncIntervalMs", 10), 1, 3.6e6));
     options->checkpoint_bytes = static_cast<uint64_t>(clamp(number("checkpointBytes", 64 << 20), 4096, 1e15));
     options->recovery = static_cast<engine::RecoveryMode>(static_cast<int>(clamp(number("recovery", 0), 0, 2)));
-    auto result = std::make_shared<std::unique_ptr<engine::Engine>>();
+    auto result = std::make_shared<std::shared_ptr<engine::Engine>>();
     auto report = std::make_shared<engine::OpenReport>();
     opening_ = true;
     auto* worker = new PromiseWorker(
-        env, [options, result, report] { return engine::Engine::open(*options, result.get(), report.get()); },
+        env, [options, result, report] { return engine::Engine::acquire(*options, result.get(), report.get()); },
         [this, result, report](Napi::Env env) -> Napi::Value {
-          engine_ = std::shared_ptr<engine::Engine>(std::move(*result));
+          engine_ = std::move(*result);
           const storage::Manifest& shape = engine_->shape();
           Napi::Object out = Napi::Object::New(env);
           out.Set("dim", double(shape.dim));
@@ -504,10 +504,20 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
       return deferred.Promise();
     }
     auto* worker = new PromiseWorker(
-        env, [engine] { return engine->close(); }, [](Napi::Env env) { return env.Undefined(); });
+        env, [engine]() mutable { return engine::Engine::release(std::move(engine)); },
+        [](Napi::Env env) { return env.Undefined(); });
     worker->Queue();
     return worker->promise();
   }
+
+ public:
+  // A handle collected (or its worker torn down) without close() gives up its share;
+  // the last share closes the store here, on the JS thread.
+  ~NativeStore() override {
+    if (engine_) engine::Engine::release(std::move(engine_));
+  }
+
+ private:
 
   std::shared_ptr<engine::Engine> engine_;
   bool opening_ = false;

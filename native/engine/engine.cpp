@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <tuple>
 #include <unordered_set>
 
@@ -774,6 +775,91 @@ Status Engine::verify(const std::string& dir, std::string* report, storage::Env*
   if (!open.recovery_note.empty()) *report += "note: a torn tail (an unacknowledged write cut by a crash) would be dropped at open:" + open.recovery_note + "\n";
   engine->closed_ = true;
   return Status::ok();
+}
+
+}  // namespace loci::engine
+
+// ---- sharing one engine per directory in a process ----------------------------------------
+
+namespace loci::engine {
+namespace {
+
+struct SharedEngine {
+  std::shared_ptr<Engine> engine;
+  size_t users = 0;
+};
+
+// Never destroyed: worker threads may still use it while the process exits.
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<std::string, SharedEngine> by_dir;  // key: the directory's real path
+};
+
+Registry& registry() {
+  static Registry* instance = new Registry();
+  return *instance;
+}
+
+std::string canonical_dir(const std::string& dir) {
+  char* resolved = ::realpath(dir.c_str(), nullptr);
+  if (!resolved) return dir;
+  std::string path(resolved);
+  std::free(resolved);
+  return path;
+}
+
+}  // namespace
+
+Status Engine::acquire(const EngineOptions& options, std::shared_ptr<Engine>* result, OpenReport* report) {
+  if (options.dir.empty()) {
+    std::unique_ptr<Engine> engine;
+    LOCI_RETURN_IF_ERROR(open(options, &engine, report));
+    *result = std::move(engine);
+    return Status::ok();
+  }
+  Registry& shared = registry();
+  // Held across the open, so two threads opening one directory get one engine.
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  const std::string key = canonical_dir(options.dir);
+  auto found = shared.by_dir.find(key);
+  if (found != shared.by_dir.end()) {
+    Engine& engine = *found->second.engine;
+    const storage::Manifest& s = engine.shape();
+    if (options.dim && options.dim != s.dim) return mismatch("dim", s.dim, options.dim);
+    for (auto [name, stored, given] : {std::tuple<const char*, int, int>{"metric", s.metric, options.metric},
+                                       {"index", s.index, options.index},
+                                       {"quantization", s.quantization, options.quantization}}) {
+      if (given >= 0 && given != stored) return mismatch(name, enum_name(name, stored), enum_name(name, given));
+    }
+    if (options.page_size && options.page_size != s.page_size) return mismatch("pageSize", s.page_size, options.page_size);
+    if (options.fanout && options.fanout != s.fanout) return mismatch("fanout", s.fanout, options.fanout);
+    LOCI_RETURN_IF_ERROR(engine.poisoned());
+    ++found->second.users;
+    if (report) *report = OpenReport{};
+    *result = found->second.engine;
+    return Status::ok();
+  }
+  std::unique_ptr<Engine> engine;
+  LOCI_RETURN_IF_ERROR(open(options, &engine, report));
+  std::shared_ptr<Engine> opened(std::move(engine));
+  shared.by_dir[key] = SharedEngine{opened, 1};
+  opened->registry_key_ = key;
+  *result = std::move(opened);
+  return Status::ok();
+}
+
+Status Engine::release(std::shared_ptr<Engine> engine) {
+  if (!engine) return Status::ok();
+  if (engine->registry_key_.empty()) return engine->close();
+  Registry& shared = registry();
+  // The last user closes under the registry lock, so an open of the same directory
+  // from another thread waits for the close (and its LOCK release) instead of failing.
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  auto found = shared.by_dir.find(engine->registry_key_);
+  if (found == shared.by_dir.end() || found->second.engine != engine) return Status::ok();
+  if (--found->second.users > 0) return Status::ok();
+  shared.by_dir.erase(found);
+  return engine->close();
 }
 
 }  // namespace loci::engine

@@ -78,6 +78,15 @@ class Engine {
   static Status open(const EngineOptions& options, std::unique_ptr<Engine>* engine, OpenReport* report = nullptr);
   ~Engine();
 
+  /// Opens a store once per process: a durable store's directory already open here
+  /// (from any thread, e.g. several worker_threads) gives the same engine, shared and
+  /// counted; shape options must agree with it (durability and recovery are the first
+  /// opener's). In-memory stores are never shared. Pair each success with release().
+  static Status acquire(const EngineOptions& options, std::shared_ptr<Engine>* engine, OpenReport* report = nullptr);
+  /// Gives up one acquire(); the last one closes the engine (checkpoint, unlock) and
+  /// returns close()'s status.
+  static Status release(std::shared_ptr<Engine> engine);
+
   /// Queues a batch (call on the thread that defines the order). Shape checks (dims,
   /// finite values, ids) must already be done; existence is checked at commit.
   std::shared_ptr<PendingWrite> submit(WriteBatch batch);
@@ -163,6 +172,7 @@ class Engine {
   Status background_error_;
   bool closed_ = false;
   bool read_only_ = false;  // verify: load and replay without changing a byte
+  std::string registry_key_;  // set when shared through acquire()
 };
 
 }  // namespace loci::engine
