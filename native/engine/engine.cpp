@@ -274,6 +274,9 @@ Status Engine::load(OpenReport* report) {
 
   // Files no MANIFEST refers to: a checkpoint or a collection that crashed before its
   // MANIFEST switch, or one that crashed after it but before removing the old files.
+  // The MANIFEST just read may itself not be durable yet (its rename's directory fsync
+  // failed before a crash): make it so before removing what an older one names.
+  LOCI_RETURN_IF_ERROR(env->sync_dir(dir));
   std::vector<std::string> names;
   LOCI_RETURN_IF_ERROR(env->list_dir(dir, &names));
   for (const std::string& name : names) {
