@@ -5,10 +5,12 @@
 //   loci verify <dir>                                     check every checksum and invariant
 //   loci compact <dir>                                    checkpoint, drop tombstones, collect the arena
 //   loci stats <dir>                                      a durable store's size and shape
+//   loci import <dir> [--dim N] [--index KIND] [--durability MODE] < items.jsonl
+//   loci get <dir> <id>
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { capabilities, LociError, Store, type StoreOptions } from './index';
+import { capabilities, type Item, LociError, Store, type StoreOptions } from './index';
 
 const USAGE = `usage:
   loci bench [--quick] [--dataset NAME] [--queries N]
@@ -25,7 +27,14 @@ const USAGE = `usage:
       Opens the store, writes a checkpoint that drops deleted and replaced entries from the
       index pages and copies live texts into a new blob arena, and closes it.
   loci stats <dir>
-      Opens the store and prints its stats as JSON.`;
+      Opens the store and prints its stats as JSON.
+  loci import <dir> [--dim N] [--metric M] [--index flat|atlas] [--durability sync|interval|none]
+      Reads items as JSON lines ({"id", "vector", "text"?, "meta"?, "time"?}) from stdin and
+      upserts them (lines that arrive together go in one batch); prints "ok <id>" for each
+      item once its write has resolved, i.e. is durable under the durability mode.
+      --dim (and --metric, --index) are needed only to create the store.
+  loci get <dir> <id>
+      Prints the item as JSON ({ id, vector, text, meta, time }).`;
 
 interface BenchArgs {
   dataset: string;
@@ -108,9 +117,90 @@ async function bench(argv: string[]): Promise<void> {
   }
 }
 
+async function importItems(argv: string[]): Promise<void> {
+  const dir = argv[0];
+  if (dir === undefined || dir.startsWith('--')) throw new Error(`import takes a directory\n${USAGE}`);
+  const options: StoreOptions = {};
+  for (let i = 1; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (value === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
+    i++;
+    if (flag === '--dim') options.dim = Number(value);
+    else if (flag === '--metric') options.metric = value as StoreOptions['metric'];
+    else if (flag === '--index') options.index = value as StoreOptions['index'];
+    else if (flag === '--durability') options.durability = value as StoreOptions['durability'];
+    else throw new Error(`unknown flag '${flag}'\n${USAGE}`);
+  }
+  const store = await Store.open(dir, options);
+  let pending = '';
+  let lineNumber = 0;
+  let writes: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  const flush = (lines: string[]): void => {
+    const items = lines.map((line) => {
+      lineNumber++;
+      try {
+        return JSON.parse(line) as Item;
+      } catch {
+        throw new Error(`line ${lineNumber} is not JSON`);
+      }
+    });
+    const write = store.upsert(items).then(
+      () => {
+        for (const item of items) process.stdout.write(`ok ${item.id}\n`);
+      },
+      (error: unknown) => {
+        failure ??= error;
+      },
+    );
+    writes = writes.then(() => write);
+  };
+  await new Promise<void>((resolve, reject) => {
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() as string;
+      const complete = lines.filter((line) => line.trim() !== '');
+      try {
+        if (complete.length > 0) flush(complete);
+      } catch (error) {
+        reject(error);
+      }
+    });
+    process.stdin.on('end', () => {
+      try {
+        if (pending.trim() !== '') flush([pending]);
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    });
+    process.stdin.on('error', reject);
+  });
+  await writes;
+  await store.close();
+  if (failure !== undefined) throw failure;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'bench') return bench(rest);
+  if (command === 'import') return importItems(rest);
+  if (command === 'get') {
+    if (rest.length !== 2) throw new Error(`get takes a directory and an id\n${USAGE}`);
+    const [dir, id] = rest as [string, string];
+    if (!fs.existsSync(path.join(dir, 'MANIFEST'))) throw new Error(`${dir} holds no Loci store (no MANIFEST)`);
+    const store = await Store.open(dir);
+    try {
+      const item = store.get(id);
+      console.log(JSON.stringify({ ...item, vector: Array.from(item.vector) }));
+    } finally {
+      await store.close();
+    }
+    return;
+  }
   if (command === 'verify' || command === 'compact' || command === 'stats') {
     const dir = rest[0];
     if (dir === undefined || rest.length !== 1) throw new Error(`${command} takes one directory\n${USAGE}`);
