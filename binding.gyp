@@ -6,7 +6,7 @@
     {
       "target_name": "loci",
       "sources": [
-        "<!@(node -p \"const s=require('./native/sources.json'); [...s.kernels, ...s.common, ...s.storage, ...s.index, ...s.engine, ...s.addon].join(' ')\")"
+        "<!@(node -p \"const s=require('./native/sources.json'); [...s.kernels, ...s.common, ...s.storage, ...s.sync, ...s.index, ...s.engine, ...s.addon].join(' ')\")"
       ],
       "include_dirs": [
         "native",
