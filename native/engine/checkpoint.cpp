@@ -295,9 +295,14 @@ Status CheckpointReader::read_records() {
         in.u64(&item.blob.offset);
         in.u32(&item.blob.length);
         if (!in.ok()) return corrupt(items_path_, offset, "malformed items record");
+        if (item.blob.offset > shape_.arena_bytes || item.blob.footprint() > shape_.arena_bytes - item.blob.offset) {
+          return corrupt(items_path_, offset, "item " + item.id + " refers past the end of the blob arena (" +
+                                                  std::to_string(shape_.arena_bytes) + " bytes)");
+        }
         items_.push_back(std::move(item));
       }
     } else if (type == kSlotsRecord) {
+      if (slot_ids_.empty()) slots_offset_ = offset;
       uint32_t first = 0;
       if (!in.u32(&first) || !in.varint(&count) || count > payload_size || first != slot_ids_.size()) {
         return corrupt(items_path_, offset, "malformed slots record");

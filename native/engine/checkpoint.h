@@ -30,6 +30,7 @@ struct CheckpointShape {
   size_t page_size = 0;  // 0: no pages file (flat index)
   uint64_t gen = 0;
   uint64_t lsn = 0;
+  uint64_t arena_bytes = 0;  // reader: blob references must lie below it
 };
 
 /// Writes one checkpoint generation. Use: items(), then index->save(this), then finish().
@@ -69,6 +70,11 @@ class CheckpointReader final : public index::ImageReader {
   Status tree(std::string* payload) override;
   size_t leaf_count() const override { return leaf_count_; }
   Status leaves(const index::LeafLayout& layout, std::vector<std::unique_ptr<index::LeafPage>>* pages) override;
+  std::string where_slots() const override { return items_path_ + " at offset " + std::to_string(slots_offset_); }
+  std::string where_tree() const override { return pages_path_ + " at offset 0"; }
+  std::string where_leaf(size_t leaf) const override {
+    return pages_path_ + " at offset " + std::to_string((tree_pages_ + leaf) * shape_.page_size);
+  }
 
  private:
   CheckpointReader() = default;
@@ -87,6 +93,7 @@ class CheckpointReader final : public index::ImageReader {
   std::vector<uint8_t> slot_alive_;
   std::string tree_payload_;
   size_t tree_pages_ = 0, leaf_count_ = 0;
+  uint64_t slots_offset_ = 0;  // the first slots record in the items file
 };
 
 }  // namespace loci::engine

@@ -213,7 +213,8 @@ Status Engine::load(OpenReport* report) {
     LOCI_RETURN_IF_ERROR(create_index());
   } else {
     std::unique_ptr<CheckpointReader> reader;
-    LOCI_RETURN_IF_ERROR(CheckpointReader::open(env, dir, {s.dim, s.index == 1 ? s.page_size : 0, s.checkpoint_gen, s.checkpoint_lsn}, &reader));
+    LOCI_RETURN_IF_ERROR(CheckpointReader::open(
+        env, dir, {s.dim, s.index == 1 ? s.page_size : 0, s.checkpoint_gen, s.checkpoint_lsn, s.arena_bytes}, &reader));
     std::vector<ItemRecord> items;
     LOCI_RETURN_IF_ERROR(reader->items(&items));
     if (s.index == 0) {
@@ -230,11 +231,7 @@ Status Engine::load(OpenReport* report) {
     for (ItemRecord& item : items) {
       if (!index_->contains(item.id)) {
         return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
-                                                      ": item " + item.id + " is not in the index");
-      }
-      if (item.blob.offset > s.arena_bytes || item.blob.footprint() > s.arena_bytes - item.blob.offset) {
-        return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
-                                                      ": item " + item.id + " refers past the end of the blob arena");
+                                                      " at offset 0: item " + item.id + " is not in the index");
       }
       arena_live_bytes_ += item.blob.footprint();
       std::string id = item.id;
@@ -242,7 +239,7 @@ Status Engine::load(OpenReport* report) {
     }
     if (items_.size() != index_->size()) {
       return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
-                                                    ": item table and index disagree on the number of items");
+                                                    " at offset 0: item table and index disagree on the number of items");
     }
     uint64_t bytes = 0;
     for (const char* kind : {"items", "vectors", "pages"}) {
@@ -577,7 +574,15 @@ Status Engine::checkpoint_locked(bool compact) {
     return wal_dir_synced;
   }
   {
+    // The old file's records stay the only copy until this checkpoint commits (and for
+    // good if it fails): make them durable before writes move on to the new file, or a
+    // machine crash could keep later records and lose these (a hole in the LSNs).
     std::lock_guard<std::mutex> lock(sync_mutex_);
+    Status synced = wal_->sync();
+    if (!synced.is_ok()) {
+      env->remove_file(storage::join_path(wal_dir(dir), wal_file_name(new_wal->seq())));
+      return fatal(synced);
+    }
     wal_->close();
     wal_ = std::move(new_wal);
     wal_dirty_ = false;

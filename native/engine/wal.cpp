@@ -134,7 +134,7 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
   std::sort(seqs.begin(), seqs.end());
   if (seqs.empty() || seqs.front() != first_seq) {
     return Status::error(StatusCode::corrupt, storage::join_path(directory, wal_file_name(first_seq)) +
-                                                  ": the WAL file the MANIFEST names is missing");
+                                                  " at offset 0: the WAL file the MANIFEST names is missing");
   }
   result->last_seq = seqs.back();
 
@@ -153,7 +153,7 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
     const bool newest = f + 1 == seqs.size();
     if (f > 0 && seqs[f] != seqs[f - 1] + 1) {
       return Status::error(StatusCode::corrupt, storage::join_path(directory, wal_file_name(seqs[f - 1] + 1)) +
-                                                    ": a WAL file is missing from the sequence");
+                                                    " at offset 0: a WAL file is missing from the sequence");
     }
     std::unique_ptr<storage::MappedFile> map;
     LOCI_RETURN_IF_ERROR(env->map(path, &map));
@@ -182,6 +182,17 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
           LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, seqs[f], dim, &fresh));
           LOCI_RETURN_IF_ERROR(fresh->close());
         } else {
+          if (!torn_tail) {
+            // Intact records may follow the damage: keep every byte from it on, so
+            // nothing is destroyed by salvaging (docs/format/wal.md).
+            std::unique_ptr<storage::MappedFile> copy;
+            LOCI_RETURN_IF_ERROR(env->map(path, &copy));
+            std::unique_ptr<storage::WritableFile> aside;
+            LOCI_RETURN_IF_ERROR(env->new_writable(path + ".corrupt", true, &aside));
+            LOCI_RETURN_IF_ERROR(aside->append(copy->data() + offset, copy->size() - offset));
+            LOCI_RETURN_IF_ERROR(aside->sync());
+            LOCI_RETURN_IF_ERROR(aside->close());
+          }
           LOCI_RETURN_IF_ERROR(env->truncate(path, offset));
         }
       }

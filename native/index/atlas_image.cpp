@@ -49,7 +49,11 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   std::unique_ptr<Atlas> atlas;
   LOCI_RETURN_IF_ERROR(create(options, &atlas));
   const size_t dim = options.dim;
-  auto corrupt = [](const std::string& why) { return Status::error(StatusCode::corrupt, "atlas image: " + why); };
+  // Messages name the file and offset the reader says the part came from.
+  auto corrupt_at = [](const std::string& where, const std::string& why) {
+    return Status::error(StatusCode::corrupt, where + ": " + why + " (run `loci verify`; restore the store from a backup)");
+  };
+  auto corrupt = [&](const std::string& why) { return corrupt_at(reader->where_tree(), why); };
 
   // Slot table and vectors.
   LOCI_RETURN_IF_ERROR(reader->slots(&atlas->ids_, &atlas->versions_, &atlas->alive_));
@@ -63,7 +67,7 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   atlas->slot_of_.reserve(slots);
   for (uint32_t slot = 0; slot < slots; ++slot) {
     if (atlas->alive_[slot]) {
-      if (!atlas->slot_of_.emplace(atlas->ids_[slot], slot).second) return corrupt("id stored twice: " + atlas->ids_[slot]);
+      if (!atlas->slot_of_.emplace(atlas->ids_[slot], slot).second) return corrupt_at(reader->where_slots(), "id stored twice: " + atlas->ids_[slot]);
       ++atlas->live_count_;
     }
   }
@@ -126,7 +130,7 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
     std::unique_ptr<LeafPage>& page = pages[l];
     for (uint32_t e = 0; e < page->count(); ++e) {
       const uint32_t slot = page->slots()[e];
-      if (slot >= slots) return corrupt("leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
+      if (slot >= slots) return corrupt_at(reader->where_leaf(l), "leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
       ++atlas->entry_refs_[slot];
       if (atlas->entry_live(slot, page->versions()[e])) atlas->norms_[slot] = page->norms()[e];
     }
@@ -140,7 +144,7 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
     }
   }
   Status invariants = atlas->check_invariants();
-  if (!invariants.is_ok()) return corrupt(invariants.message());
+  if (!invariants.is_ok()) return corrupt(invariants.message() + " (tree and leaf pages disagree)");
   *result = std::move(atlas);
   return Status::ok();
 }

@@ -278,10 +278,10 @@ Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, s
   store->slot_of_.reserve(count);
   for (size_t slot = 0; slot < count; ++slot) {
     if (!alive[slot] || ids[slot].empty()) {
-      return Status::error(StatusCode::corrupt, "exact store image: slot " + std::to_string(slot) + " is not a live item");
+      return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(slot) + " is not a live item");
     }
     if (!store->slot_of_.emplace(ids[slot], static_cast<uint32_t>(slot)).second) {
-      return Status::error(StatusCode::corrupt, "exact store image: id stored twice: " + ids[slot]);
+      return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + ids[slot]);
     }
   }
   store->ids_ = std::move(ids);

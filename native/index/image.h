@@ -42,6 +42,11 @@ class ImageReader {
   /// Every leaf page, in leaf order, each checked (CRC, header against `layout`), with
   /// its page id set to its leaf index. The pages may borrow a mapping of the file.
   virtual Status leaves(const LeafLayout& layout, std::vector<std::unique_ptr<LeafPage>>* pages) = 0;
+  /// Where a part of the image lives, for CORRUPT messages ("<file> at offset <n>"):
+  /// the slot table, the tree payload, or leaf `leaf`.
+  virtual std::string where_slots() const = 0;
+  virtual std::string where_tree() const = 0;
+  virtual std::string where_leaf(size_t leaf) const = 0;
 };
 
 }  // namespace loci::index

@@ -51,13 +51,14 @@ Status BlobArena::open(Env* env, const std::string& dir, uint64_t gen, uint64_t 
   if (!header.decode(header_bytes, kBlobArenaMagic, &why)) return corrupt(0, why);
   if (header.first != gen) return corrupt(8, "generation " + std::to_string(header.first) + " in a file named " + std::to_string(gen));
   result->size_ = durable_bytes;
+  result->read_only_ = read_only;
   if (read_only) {
     *arena = std::move(result);
     return Status::ok();
   }
   // Bytes past the checkpoint were written after it; the WAL replay writes them again.
-  if (size > durable_bytes) LOCI_RETURN_IF_ERROR(env->truncate(path, durable_bytes));
-  LOCI_RETURN_IF_ERROR(env->new_writable(path, false, &result->file_));
+  // They are cut off when the first bytes are written (see the header).
+  if (size > durable_bytes) result->cut_to_ = durable_bytes;
   result->size_ = durable_bytes;
   *arena = std::move(result);
   return Status::ok();
@@ -80,9 +81,9 @@ void BlobArena::encode(const std::string& text, const std::string& meta, std::st
 }
 
 Status BlobArena::append(const std::string& batch) {
+  if (read_only_) return Status::error(StatusCode::internal, path_ + " is open read-only");
   LOCI_RETURN_IF_ERROR(flush());
   if (batch.empty()) return Status::ok();
-  if (!file_) return Status::error(StatusCode::internal, path_ + " is open read-only");
   LOCI_RETURN_IF_ERROR(file_->append(batch.data(), batch.size()));
   size_.fetch_add(batch.size(), std::memory_order_release);
   return Status::ok();
@@ -91,19 +92,28 @@ Status BlobArena::append(const std::string& batch) {
 Status BlobArena::append_buffered(const std::string& batch) {
   held_ += batch;
   size_.fetch_add(batch.size(), std::memory_order_release);
-  return held_.size() >= (4u << 20) ? flush() : Status::ok();
+  return held_.size() >= (4u << 20) && cut_to_ == 0 && file_ ? flush() : Status::ok();
+}
+
+Status BlobArena::open_for_writing() {
+  if (file_) return Status::ok();
+  if (read_only_) return Status::error(StatusCode::internal, path_ + " is open read-only");
+  if (cut_to_) LOCI_RETURN_IF_ERROR(env_->truncate(path_, cut_to_));
+  cut_to_ = 0;
+  return env_->new_writable(path_, false, &file_);
 }
 
 Status BlobArena::flush() {
+  if (read_only_) return held_.empty() ? Status::ok() : Status::error(StatusCode::internal, path_ + " is open read-only");
+  LOCI_RETURN_IF_ERROR(open_for_writing());
   if (held_.empty()) return Status::ok();
-  if (!file_) return Status::error(StatusCode::internal, path_ + " is open read-only");
   LOCI_RETURN_IF_ERROR(file_->append(held_.data(), held_.size()));
   held_.clear();
   return Status::ok();
 }
 
 Status BlobArena::sync() {
-  if (!file_) return Status::ok();
+  if (read_only_) return Status::ok();
   LOCI_RETURN_IF_ERROR(flush());
   return file_->sync();
 }

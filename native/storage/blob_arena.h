@@ -36,8 +36,11 @@ class BlobArena {
  public:
   /// Creates <dir>/blobs.<gen> with its header, synced (the directory is not).
   static Status create(Env* env, const std::string& dir, uint64_t gen, std::unique_ptr<BlobArena>* arena);
-  /// Opens <dir>/blobs.<gen>, cutting it back to `durable_bytes` (what the MANIFEST
-  /// covers); CORRUPT if it is shorter or its header is damaged.
+  /// Opens <dir>/blobs.<gen>; CORRUPT if it is shorter than `durable_bytes` (what the
+  /// MANIFEST covers) or its header is damaged. Bytes past `durable_bytes` (written after
+  /// the checkpoint; the WAL replay writes them again) are cut off by the first flush(),
+  /// not at open: until then append_buffered() holds everything in memory, so an open
+  /// that fails during replay leaves the file as it found it.
   /// With `read_only` (verify), nothing is cut back and append() fails.
   static Status open(Env* env, const std::string& dir, uint64_t gen, uint64_t durable_bytes,
                      std::unique_ptr<BlobArena>* arena, bool read_only = false);
@@ -65,6 +68,7 @@ class BlobArena {
  private:
   BlobArena(Env* env, std::string path, uint64_t gen) : env_(env), path_(std::move(path)), gen_(gen) {}
   Status mapping_covering(uint64_t end, std::shared_ptr<MappedFile>* mapping) const;
+  Status open_for_writing();
 
   Env* env_;
   std::string path_;
@@ -74,6 +78,8 @@ class BlobArena {
   // check references against it while the writer appends.
   std::atomic<uint64_t> size_{0};
   std::string held_;           // appended by append_buffered, not yet written
+  uint64_t cut_to_ = 0;        // if non-zero: truncate the file to this before writing
+  bool read_only_ = false;
   mutable std::mutex map_mutex_;
   mutable std::shared_ptr<MappedFile> mapping_;
 };
