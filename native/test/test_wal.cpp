@@ -522,6 +522,7 @@ void check_middle_damage_corrupt(const std::function<void(const WalFile&)>& dama
 
 void check_middle_damage_point_in_time(const std::function<void(const WalFile&)>& damage) {
   MiddleDamage damaged(damage);
+  const std::string before = loci::test::read_bytes(damaged.first.path);
   Replayed replayed = replay(damaged.dir.path(), RecoveryMode::point_in_time);
   CHECK_OK(replayed.status);
   CHECK(replayed.lsns == range(1, 1));
@@ -529,8 +530,10 @@ void check_middle_damage_point_in_time(const std::function<void(const WalFile&)>
   CHECK_MSG(contains(replayed.result.note, damaged.first.path) && contains(replayed.result.note, "offset") &&
                 contains(replayed.result.note, "set aside " + damaged.second.path),
             replayed.result.note);
-  // The damaged file ends at the last good record; later files are set aside.
+  // The damaged file ends at the last good record, the bytes from the damage on are kept
+  // in <name>.corrupt (nothing is destroyed by salvaging), later files are set aside.
   CHECK(loci::test::file_bytes(damaged.first.path) == int64_t(damaged.damaged_offset()));
+  CHECK(loci::test::read_bytes(damaged.first.path + ".corrupt") == before.substr(damaged.damaged_offset()));
   CHECK(!loci::test::file_exists(damaged.second.path));
   CHECK(loci::test::file_exists(damaged.second.path + ".corrupt"));
   // What is left replays cleanly, even under absolute consistency.
@@ -765,19 +768,15 @@ TEST(replay_missing_wal_file_in_the_sequence_is_corrupt) {
   write_batches(dir.path(), 3, 3, 2);
   const std::string missing = join_path(wal_dir(dir.path()), wal_file_name(2));
   for (RecoveryMode mode : {RecoveryMode::tolerate_torn_tail, RecoveryMode::absolute, RecoveryMode::point_in_time}) {
-    Replayed replayed = replay(dir.path(), mode);
-    CHECK_MSG(replayed.status.code() == StatusCode::corrupt && contains(replayed.status.message(), missing),
-              loci::test::status_text(replayed.status));
+    CHECK_CORRUPT_AT(replay(dir.path(), mode).status, missing, 0);
   }
 }
 
 TEST(replay_missing_first_wal_file_is_corrupt) {
   TempDir dir("wal");
   write_batches(dir.path(), 2, 1, 2);
-  Replayed replayed = replay(dir.path(), RecoveryMode::tolerate_torn_tail, 1);
-  CHECK_MSG(replayed.status.code() == StatusCode::corrupt &&
-                contains(replayed.status.message(), join_path(wal_dir(dir.path()), wal_file_name(1))),
-            loci::test::status_text(replayed.status));
+  CHECK_CORRUPT_AT(replay(dir.path(), RecoveryMode::tolerate_torn_tail, 1).status,
+                   join_path(wal_dir(dir.path()), wal_file_name(1)), 0);
   // No wal directory at all.
   TempDir empty("wal");
   CHECK(replay(empty.path(), RecoveryMode::tolerate_torn_tail).status.code() == StatusCode::corrupt);
