@@ -3,8 +3,11 @@
 // safety depends on (types, typed-array lengths) and maps Status to LociError.
 //
 // Work that can take long (batched writes, async search) runs on the libuv pool through
-// PromiseWorker. Inputs are copied before the JS call returns: a caller may transfer or
-// detach its ArrayBuffer while the work runs, and a copy is cheap next to the work.
+// PromiseWorker. Inputs are copied before the JS call returns (a caller may transfer or
+// detach its ArrayBuffer while the work runs), with one exception: add() borrows its
+// vectors, held by a reference until the write settles, because copying a large batch
+// would hold up the event loop. Its only caller, src/store.ts, passes a Float32Array it
+// made itself and never exposes, so nothing can change or detach it meanwhile.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -293,10 +296,16 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
   // Queues a batch now (so writes apply in call order) and commits it on the pool.
-  Napi::Value QueueWrite(Napi::Env env, const std::shared_ptr<engine::Engine>& engine, engine::WriteBatch batch) {
+  // `lent` (if not empty) is the typed array the batch borrows its vectors from: held
+  // until the write settles, released on the JS thread.
+  Napi::Value QueueWrite(Napi::Env env, const std::shared_ptr<engine::Engine>& engine, engine::WriteBatch batch,
+                         Napi::Value lent = Napi::Value()) {
     auto pending = engine->submit(std::move(batch));
+    auto hold = std::make_shared<Napi::Reference<Napi::Value>>();
+    if (!lent.IsEmpty()) *hold = Napi::Persistent(lent);
     auto* worker = new PromiseWorker(
-        env, [engine, pending] { return engine->commit(pending); }, [](Napi::Env env) { return env.Undefined(); });
+        env, [engine, pending] { return engine->commit(pending); }, [](Napi::Env env) { return env.Undefined(); },
+        [hold] { hold->Reset(); });
     worker->Queue();
     return worker->promise();
   }
@@ -309,9 +318,10 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     batch.op = info[2].ToBoolean() ? engine::BatchOp::upsert : engine::BatchOp::add;
     batch.ids = read_ids(env, info[0]);
     const size_t count = batch.ids.size(), dim = engine->shape().dim;
-    const float* data = read_floats(env, info[1], count * dim, "vectors");
-    batch.vectors.assign(data, data + count * dim);
-    Status checked = index::check_batch(batch.ids, batch.vectors.data(), count, dim);
+    // Borrowed, not copied: the caller (src/store.ts) passes a Float32Array of its own
+    // that nothing else touches; its values are checked on the pool (Engine::commit).
+    batch.borrowed = read_floats(env, info[1], count * dim, "vectors");
+    Status checked = index::check_batch(batch.ids, nullptr, count, 0);  // ids only, here
     if (!checked.is_ok()) return rejected(env, checked);
     batch.times.assign(count, std::nan(""));
     if (!info[3].IsUndefined() && !info[3].IsNull()) {
@@ -322,7 +332,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     }
     batch.texts = read_strings(env, info[4], count, "texts");
     batch.metas = read_strings(env, info[5], count, "metas");
-    return QueueWrite(env, engine, std::move(batch));
+    return QueueWrite(env, engine, std::move(batch), info[1]);
   }
 
   // remove(ids) -> Promise<void>

@@ -391,7 +391,14 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
   std::vector<PendingWrite*> valid;
   for (auto& member : group) {
     WriteBatch& batch = member->batch;
-    Status check;
+    // Values are checked here, on the pool, rather than on the JS thread that queued
+    // the batch: scanning a large batch there would hold up the event loop.
+    Status check = batch.op == BatchOp::remove ? Status::ok()
+                                               : index::check_batch(batch.ids, batch.vector_data(), batch.size(), shape_.dim);
+    if (!check.is_ok()) {
+      member->status = check;
+      continue;
+    }
     std::unordered_set<std::string> seen;
     for (const std::string& id : batch.ids) {
       const bool repeated = !seen.insert(id).second;
@@ -477,7 +484,7 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
   if (batch.op == BatchOp::remove) {
     LOCI_RETURN_IF_ERROR(index_->remove(batch.ids));
   } else {
-    LOCI_RETURN_IF_ERROR(index_->add(batch.ids, batch.vectors.data(), batch.size(),
+    LOCI_RETURN_IF_ERROR(index_->add(batch.ids, batch.vector_data(), batch.size(),
                                      batch.op == BatchOp::upsert ? index::WriteMode::upsert : index::WriteMode::insert));
   }
   std::unique_lock<std::shared_mutex> lock(items_mutex_);

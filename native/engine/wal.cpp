@@ -58,7 +58,7 @@ void WriteBatch::encode(uint64_t lsn, size_t dim, std::string* out) const {
     coding::put_string(out, texts[i]);
     coding::put_string(out, metas[i]);
     // f32 little-endian, as in memory (Loci builds only for little-endian targets).
-    out->append(reinterpret_cast<const char*>(&vectors[i * dim]), dim * sizeof(float));
+    out->append(reinterpret_cast<const char*>(vector_data() + i * dim), dim * sizeof(float));
   }
 }
 
