@@ -165,7 +165,7 @@ class Engine {
   std::mutex sync_mutex_;  // guards wal_ against rotation while the syncer uses it
   std::condition_variable sync_cv_;
   bool stop_syncer_ = false;
-  bool wal_dirty_ = false;
+  std::atomic<bool> wal_dirty_{false};
   std::thread syncer_;
 
   mutable std::mutex error_mutex_;
