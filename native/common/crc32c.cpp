@@ -117,6 +117,58 @@ namespace {
 // interleaving three streams and combining them would triple it if that ever matters.
 
 #if defined(LOCI_CRC32C_X86_64)
+// Three streams at once. The crc32 instruction has a latency of 3 cycles and a
+// throughput of 1 per cycle, so one dependent chain runs at a third of the speed the
+// unit allows. Each 3 x kStripe chunk is split into three stripes whose CRCs are
+// computed side by side (the 2nd and 3rd starting from 0) and then joined: the CRC
+// register is linear, so crc(A || B) = shift(crc(A), |B|) ^ crc(0, B), where shift
+// feeds |B| zero bytes through the register, a fixed 32x32 bit matrix applied here with
+// four 256-entry tables (built once from the polynomial by repeated squaring).
+constexpr size_t kStripe = 4096;
+
+struct StripeShift {
+  uint32_t table[4][256];
+
+  static uint32_t times(const uint32_t* matrix, uint32_t vector) {
+    uint32_t sum = 0;
+    for (int bit = 0; vector != 0; ++bit, vector >>= 1) {
+      if (vector & 1) sum ^= matrix[bit];
+    }
+    return sum;
+  }
+  static void multiply(uint32_t* out, const uint32_t* a, const uint32_t* b) {  // out = a * b
+    uint32_t result[32];
+    for (int n = 0; n < 32; ++n) result[n] = times(a, b[n]);
+    std::memcpy(out, result, sizeof result);
+  }
+
+  StripeShift() {
+    // One zero bit through the reflected register: bit 0 becomes the polynomial, bit n
+    // moves to n - 1.
+    uint32_t power[32];
+    power[0] = 0x82F63B78u;
+    for (int n = 1; n < 32; ++n) power[n] = 1u << (n - 1);
+    uint32_t op[32];
+    for (int n = 0; n < 32; ++n) op[n] = 1u << n;  // identity
+    for (size_t bits = kStripe * 8; bits != 0; bits >>= 1) {
+      if (bits & 1) multiply(op, power, op);
+      multiply(power, power, power);
+    }
+    for (uint32_t value = 0; value < 256; ++value) {
+      for (int k = 0; k < 4; ++k) table[k][value] = times(op, value << (8 * k));
+    }
+  }
+
+  uint32_t operator()(uint32_t crc) const {
+    return table[0][crc & 0xFF] ^ table[1][(crc >> 8) & 0xFF] ^ table[2][(crc >> 16) & 0xFF] ^ table[3][crc >> 24];
+  }
+};
+
+const StripeShift& stripe_shift() {
+  static const StripeShift shift;
+  return shift;
+}
+
 __attribute__((target("sse4.2"))) uint32_t extend_sse42(uint32_t crc, const void* data, size_t size) {
   const uint8_t* bytes = static_cast<const uint8_t*>(data);
   uint32_t state = ~crc;
@@ -125,6 +177,26 @@ __attribute__((target("sse4.2"))) uint32_t extend_sse42(uint32_t crc, const void
     --size;
   }
   uint64_t wide_state = state;
+  if (size >= 3 * kStripe) {
+    const StripeShift& shift = stripe_shift();
+    while (size >= 3 * kStripe) {
+      uint64_t second = 0, third = 0;
+      for (size_t offset = 0; offset < kStripe; offset += 8) {
+        uint64_t a, b, c;
+        std::memcpy(&a, bytes + offset, 8);
+        std::memcpy(&b, bytes + kStripe + offset, 8);
+        std::memcpy(&c, bytes + 2 * kStripe + offset, 8);
+        wide_state = _mm_crc32_u64(wide_state, a);
+        second = _mm_crc32_u64(second, b);
+        third = _mm_crc32_u64(third, c);
+      }
+      uint32_t joined = shift(static_cast<uint32_t>(wide_state)) ^ static_cast<uint32_t>(second);
+      joined = shift(joined) ^ static_cast<uint32_t>(third);
+      wide_state = joined;
+      bytes += 3 * kStripe;
+      size -= 3 * kStripe;
+    }
+  }
   while (size >= 8) {
     uint64_t word;
     std::memcpy(&word, bytes, 8);

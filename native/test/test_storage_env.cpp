@@ -161,6 +161,24 @@ TEST(crc32c_hardware_matches_portable) {
     CHECK(hardware(seed, buffer.data() + start, length) ==
           crc32c::internal::extend_portable(seed, buffer.data() + start, length));
   }
+  // Long inputs take the three-stream path (chunks of 3 x 4 KiB, joined by shifting):
+  // every length around the chunk boundaries, and large ones.
+  std::vector<uint8_t> large = random_bytes(rng, 200000 + 16);
+  for (size_t length : {size_t(12287), size_t(12288), size_t(12289), size_t(24575), size_t(24576), size_t(24583),
+                        size_t(100000), size_t(200000)}) {
+    for (size_t start : {size_t(0), size_t(3), size_t(8)}) {
+      uint32_t seed = uint32_t(rng());
+      CHECK_MSG(hardware(seed, large.data() + start, length) ==
+                    crc32c::internal::extend_portable(seed, large.data() + start, length),
+                "long: start " + std::to_string(start) + " length " + std::to_string(length));
+    }
+  }
+  for (int trial = 0; trial < 50; ++trial) {
+    size_t start = rng() % 16, length = rng() % 200000;
+    uint32_t seed = uint32_t(rng());
+    CHECK(hardware(seed, large.data() + start, length) ==
+          crc32c::internal::extend_portable(seed, large.data() + start, length));
+  }
 }
 
 TEST(crc32c_mask_round_trips_and_changes_the_value) {
