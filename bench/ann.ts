@@ -21,8 +21,7 @@
 //   --quick            1,000 queries (the sweeps stay whole): builds dominate then
 //   --no-write         print the table, write nothing under bench/results/
 //   --render FILE      run nothing: rewrite the .md and .svg next to a results JSON
-import { execFileSync, fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,7 +30,7 @@ import { log, seconds } from './data/cache';
 import { DATASET_NAMES, loadDataset, type Dataset, type DatasetName } from './data/index';
 import { markdown, svg, type AnnReport, type PointResult, type SystemResult } from './ann/report';
 import { SYSTEM_NAMES, SYSTEMS, SystemUnavailable, type SystemName } from './ann/systems';
-import { describeEnvironment, environment, median, repoRoot, resultsDir } from './lib/report';
+import { describeEnvironment, environment, lociBuild, median, resultsDir } from './lib/report';
 
 const K = 10;
 const WARMUP_QUERIES = 200;
@@ -95,30 +94,6 @@ const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) 
 
 // ---------------------------------------------------------------------------------------
 // Child: one system
-
-/**
- * Which Loci this child runs: the checkout's commit, whether native/ or src/ differ from
- * it, and the addon file loaded (other work may rebuild it between children).
- */
-function lociBuild(): SystemResult['lociBuild'] {
-  const git = (...args: string[]): string => {
-    try {
-      return execFileSync('git', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    } catch {
-      return 'unknown';
-    }
-  };
-  const addon = path.join(repoRoot, 'build', 'Release', 'loci.node');
-  let addonSha256 = 'missing';
-  let addonModified = '';
-  try {
-    addonSha256 = createHash('sha256').update(fs.readFileSync(addon)).digest('hex').slice(0, 16);
-    addonModified = fs.statSync(addon).mtime.toISOString();
-  } catch {
-    // reported as missing
-  }
-  return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedChanges: git('status', '--porcelain', '--', 'native', 'src').length > 0, addonSha256, addonModified };
-}
 
 /** Squared L2 in f64: the exact distance the tie-aware recall compares against. */
 function squaredL2(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, dim: number): number {

@@ -30,7 +30,6 @@
 //   --no-write     print the tables, write nothing under bench/results/
 //   --render FILE  run nothing: rewrite the .md next to a results JSON
 import { execFileSync, fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,7 +39,7 @@ import { log, seconds } from './data/cache';
 import { CHUNK_ROWS, findVectorFile, generateRows, vectorFileBytes, vectorFileName } from './ingest/data';
 import { caseLabel, caseLine, evaluateTargets, markdown, type CaseResult, type IngestReport, type MillionResult, type OpenPhase, type RecoverPhase, type WritePhase } from './ingest/report';
 import { fsyncBaseline, recoverPhase, reopenPhase, writePhase, type OpenSpec, type WriteSpec } from './ingest/workloads';
-import { describeEnvironment, environment, repoRoot, resultsDir } from './lib/report';
+import { describeEnvironment, environment, lociBuild, resultsDir } from './lib/report';
 
 const DEFAULT_ITEMS = 100_000;
 const QUICK_ITEMS = 20_000;
@@ -167,28 +166,6 @@ async function childMain(taskJson: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------
 // Parent
-
-function git(...args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** Which Loci ran: the checkout, whether native/ or src/ differ from it, the addon loaded. */
-function lociBuild(): IngestReport['settings']['lociBuild'] {
-  const addon = path.join(repoRoot, 'build', 'Release', 'loci.node');
-  let addonSha256 = 'missing';
-  let addonModified = '';
-  try {
-    addonSha256 = createHash('sha256').update(fs.readFileSync(addon)).digest('hex').slice(0, 16);
-    addonModified = fs.statSync(addon).mtime.toISOString();
-  } catch {
-    // reported as missing
-  }
-  return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedChanges: git('status', '--porcelain', '--', 'native', 'src').length > 0, addonSha256, addonModified };
-}
 
 function describeDisk(dir: string): string {
   try {

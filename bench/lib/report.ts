@@ -1,6 +1,7 @@
 // Shared by the benchmark scripts: the hardware/date/runtime header every result file
 // carries, medians, and writing results under bench/results/.
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,6 +41,35 @@ export function environment(): Environment {
     loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
     commit,
   };
+}
+
+/** Which Loci a benchmark ran: the checkout, whether native/ or src/ differ from it, the addon file. */
+export interface LociBuild {
+  commit: string;
+  uncommittedChanges: boolean;
+  addonSha256: string;
+  addonModified: string;
+}
+
+/** Reads LociBuild now (other work may rebuild the addon between a benchmark's phases). */
+export function lociBuild(): LociBuild {
+  const git = (...args: string[]): string => {
+    try {
+      return execFileSync('git', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const addon = path.join(repoRoot, 'build', 'Release', 'loci.node');
+  let addonSha256 = 'missing';
+  let addonModified = '';
+  try {
+    addonSha256 = createHash('sha256').update(fs.readFileSync(addon)).digest('hex').slice(0, 16);
+    addonModified = fs.statSync(addon).mtime.toISOString();
+  } catch {
+    // reported as missing
+  }
+  return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedChanges: git('status', '--porcelain', '--', 'native', 'src').length > 0, addonSha256, addonModified };
 }
 
 export function describeEnvironment(env: Environment): string {

@@ -230,33 +230,37 @@ class PosixEnv final : public Env {
     return Status::ok();
   }
 
-  Status new_random_access(const std::string& path, std::unique_ptr<RandomAccessFile>* file) override {
-    int fd = open_retrying(path.c_str(), O_RDONLY);
-    if (fd < 0) return os_error("open", path, errno);
+  // Opens `path` read-only and reads its size; on failure nothing stays open.
+  static Status open_for_reading(const std::string& path, int* fd, uint64_t* size) {
+    *fd = open_retrying(path.c_str(), O_RDONLY);
+    if (*fd < 0) return os_error("open", path, errno);
     struct stat info;
-    if (::fstat(fd, &info) != 0) {
+    if (::fstat(*fd, &info) != 0) {
       int error_number = errno;
-      ::close(fd);
+      ::close(*fd);
       return os_error("stat", path, error_number);
     }
-    file->reset(new PosixRandomAccessFile(path, fd, uint64_t(info.st_size)));
+    *size = uint64_t(info.st_size);
+    return Status::ok();
+  }
+
+  Status new_random_access(const std::string& path, std::unique_ptr<RandomAccessFile>* file) override {
+    int fd = -1;
+    uint64_t file_size = 0;
+    LOCI_RETURN_IF_ERROR(open_for_reading(path, &fd, &file_size));
+    file->reset(new PosixRandomAccessFile(path, fd, file_size));
     return Status::ok();
   }
 
   Status map(const std::string& path, std::unique_ptr<MappedFile>* file) override {
-    int fd = open_retrying(path.c_str(), O_RDONLY);
-    if (fd < 0) return os_error("open", path, errno);
-    struct stat info;
-    if (::fstat(fd, &info) != 0) {
-      int error_number = errno;
-      ::close(fd);
-      return os_error("stat", path, error_number);
-    }
-    if (uint64_t(info.st_size) > uint64_t(std::numeric_limits<size_t>::max())) {
+    int fd = -1;
+    uint64_t file_size = 0;
+    LOCI_RETURN_IF_ERROR(open_for_reading(path, &fd, &file_size));
+    if (file_size > uint64_t(std::numeric_limits<size_t>::max())) {
       ::close(fd);
       return os_error("mmap", path, EFBIG);  // only possible in a 32-bit process
     }
-    size_t size = size_t(info.st_size);
+    size_t size = size_t(file_size);
     void* address = nullptr;
     if (size > 0) {
       address = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
