@@ -36,6 +36,13 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
 
 bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
 
+// A file (or the wal/ directory) that only a Loci store holds; LOCK and MANIFEST.tmp
+// are not counted (an open that failed early can leave them).
+bool is_store_file(const std::string& name) {
+  return name == "wal" || starts_with(name, "blobs.") || starts_with(name, "items.") || starts_with(name, "vectors.") ||
+         starts_with(name, "pages.");
+}
+
 // "<kind>.<16 digits>" -> gen
 bool parse_gen(const std::string& name, const char* kind, uint64_t* gen) {
   const size_t prefix = std::string(kind).size() + 1;
@@ -80,6 +87,21 @@ std::string enum_name(const char* what, int value) {
   return std::to_string(value);
 }
 
+// The shape options passed to open() against a store's stored shape: each one given
+// (dim > 0, enums >= 0, sizes > 0) must equal the stored value.
+Status check_shape(const EngineOptions& options, const storage::Manifest& stored_shape) {
+  const storage::Manifest& s = stored_shape;
+  if (options.dim && options.dim != s.dim) return mismatch("dim", s.dim, options.dim);
+  for (auto [name, stored, given] : {std::tuple<const char*, int, int>{"metric", s.metric, options.metric},
+                                     {"index", s.index, options.index},
+                                     {"quantization", s.quantization, options.quantization}}) {
+    if (given >= 0 && given != stored) return mismatch(name, enum_name(name, stored), enum_name(name, given));
+  }
+  if (options.page_size && options.page_size != s.page_size) return mismatch("pageSize", s.page_size, options.page_size);
+  if (options.fanout && options.fanout != s.fanout) return mismatch("fanout", s.fanout, options.fanout);
+  return Status::ok();
+}
+
 }  // namespace
 
 // ---- open -----------------------------------------------------------------------------
@@ -122,8 +144,7 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
     LOCI_RETURN_IF_ERROR(env->list_dir(dir, &names));
     bool store_files = false;
     for (const std::string& name : names) {
-      store_files |= name == "wal" || starts_with(name, "blobs.") || starts_with(name, "items.") ||
-                     starts_with(name, "vectors.") || starts_with(name, "pages.");
+      store_files |= is_store_file(name);
     }
     if (!store_files) return Status::error(StatusCode::invalid_argument, dir + " holds no Loci store: pass dim to create one");
   }
@@ -150,8 +171,7 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
                                            size <= storage::kFileHeaderBytes);
         if (fresh) continue;
       }
-      if (starts_with(name, "blobs.") || starts_with(name, "items.") || starts_with(name, "vectors.") ||
-          starts_with(name, "pages.") || name == "wal") {
+      if (is_store_file(name)) {
         return Status::error(StatusCode::corrupt, storage::join_path(dir, "MANIFEST") +
                                                       " at offset 0: the MANIFEST is missing but the directory holds "
                                                       "store files (" + name + "); restore it from a backup");
@@ -173,14 +193,7 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
     report->created = true;
   } else {
     LOCI_RETURN_IF_ERROR(read);
-    if (options.dim && options.dim != shape.dim) return mismatch("dim", shape.dim, options.dim);
-    for (auto [name, stored, given] : {std::tuple<const char*, int, int>{"metric", shape.metric, options.metric},
-                                       {"index", shape.index, options.index},
-                                       {"quantization", shape.quantization, options.quantization}}) {
-      if (given >= 0 && given != stored) return mismatch(name, enum_name(name, stored), enum_name(name, given));
-    }
-    if (options.page_size && options.page_size != shape.page_size) return mismatch("pageSize", shape.page_size, options.page_size);
-    if (options.fanout && options.fanout != shape.fanout) return mismatch("fanout", shape.fanout, options.fanout);
+    LOCI_RETURN_IF_ERROR(check_shape(options, shape));
     LOCI_RETURN_IF_ERROR(engine->load(report));
   }
   if (options.durability == Durability::interval) engine->syncer_ = std::thread([e = engine.get()] { e->sync_loop(); });
@@ -779,7 +792,7 @@ Status Engine::verify(const std::string& dir, std::string* report, storage::Env*
     std::vector<std::string> names;
     bool store_files = false;
     if (engine->env_->list_dir(dir, &names).is_ok()) {
-      for (const std::string& name : names) store_files |= name == "wal" || starts_with(name, "blobs.") || starts_with(name, "items.");
+      for (const std::string& name : names) store_files |= is_store_file(name);
     }
     if (store_files) {
       return Status::error(StatusCode::corrupt, storage::join_path(dir, "MANIFEST") +
@@ -859,14 +872,7 @@ Status Engine::acquire(const EngineOptions& options, std::shared_ptr<Engine>* re
   if (found != shared.by_dir.end()) {
     Engine& engine = *found->second.engine;
     const storage::Manifest& s = engine.shape();
-    if (options.dim && options.dim != s.dim) return mismatch("dim", s.dim, options.dim);
-    for (auto [name, stored, given] : {std::tuple<const char*, int, int>{"metric", s.metric, options.metric},
-                                       {"index", s.index, options.index},
-                                       {"quantization", s.quantization, options.quantization}}) {
-      if (given >= 0 && given != stored) return mismatch(name, enum_name(name, stored), enum_name(name, given));
-    }
-    if (options.page_size && options.page_size != s.page_size) return mismatch("pageSize", s.page_size, options.page_size);
-    if (options.fanout && options.fanout != s.fanout) return mismatch("fanout", s.fanout, options.fanout);
+    LOCI_RETURN_IF_ERROR(check_shape(options, s));
     LOCI_RETURN_IF_ERROR(engine.poisoned());
     ++found->second.users;
     if (report) *report = OpenReport{};

@@ -169,6 +169,15 @@ inline int run_in_child(const std::function<int()>& body) {
     CHECK_MSG(check_status_.is_ok(), #expr " -> " + ::loci::test::status_text(check_status_)); \
   } while (0)
 
+// A CORRUPT status naming exactly "<path> at offset <offset>".
+#define CHECK_CORRUPT_AT(expr, path, offset)                                                              \
+  do {                                                                                                   \
+    ::loci::Status at_status_ = (expr);                                                                  \
+    const std::string at_where_ = std::string(path) + " at offset " + std::to_string(offset);            \
+    CHECK_MSG(at_status_.code() == ::loci::StatusCode::corrupt && ::loci::test::contains(at_status_.message(), at_where_), \
+              "expected CORRUPT naming '" + at_where_ + "', got " + ::loci::test::status_text(at_status_)); \
+  } while (0)
+
 // A CORRUPT status whose message names `file_part` (a file name or path) and an offset.
 #define CHECK_CORRUPT(expr, file_part)                                                               \
   do {                                                                                               \

@@ -62,14 +62,6 @@ std::unique_ptr<BlobArena> open_arena(const TempDir& dir, uint64_t durable, uint
   return arena;
 }
 
-// A CORRUPT status naming `path` "at offset <offset>".
-#define CHECK_CORRUPT_AT(expr, path, offset)                                                              \
-  do {                                                                                                   \
-    ::loci::Status at_status_ = (expr);                                                                  \
-    const std::string at_where_ = std::string(path) + " at offset " + std::to_string(offset);            \
-    CHECK_MSG(at_status_.code() == ::loci::StatusCode::corrupt && contains(at_status_.message(), at_where_), \
-              "expected CORRUPT naming '" + at_where_ + "', got " + ::loci::test::status_text(at_status_)); \
-  } while (0)
 
 }  // namespace
 
