@@ -54,20 +54,21 @@ FloatBuffer::FloatBuffer(FloatBuffer&& other) noexcept { *this = std::move(other
 FloatBuffer& FloatBuffer::operator=(FloatBuffer&& other) noexcept {
   if (this != &other) {
     release();
-    data_ = other.data_;
+    data_.store(other.base());
+    releaser_ = other.releaser_;
     size_ = other.size_;
     committed_ = other.committed_;
     reserved_ = other.reserved_;
     mapped_ = other.mapped_;
-    other.data_ = nullptr;
+    other.data_.store(nullptr);
     other.size_ = other.committed_ = other.reserved_ = other.mapped_ = 0;
   }
   return *this;
 }
 
 void FloatBuffer::release() {
-  if (data_) munmap(data_, reserved_);
-  data_ = nullptr;
+  if (base()) munmap(base(), reserved_);
+  data_.store(nullptr);
   size_ = committed_ = reserved_ = mapped_ = 0;
 }
 
@@ -79,20 +80,29 @@ void FloatBuffer::ensure_committed(size_t bytes) {
     const size_t reservation = round_up(std::max({bytes * 4, reserved_ * 4, kMinReservation}), page_bytes());
     void* fresh = reserve_range(reservation);
     if (!fresh) out_of_memory(reservation);
-    if (data_) {
+    float* old = base();
+    if (old) {
       const size_t keep = round_up(size_ * sizeof(float), page_bytes());
       if (keep && !commit_range(fresh, keep)) out_of_memory(reservation);
-      std::memcpy(fresh, data_, size_ * sizeof(float));
-      munmap(data_, reserved_);
+      std::memcpy(fresh, old, size_ * sizeof(float));
       committed_ = keep;
     }
-    data_ = static_cast<float*>(fresh);
+    // Published before the old region goes: a reader that loads data() from now on
+    // gets the copy; one that loaded it before keeps the old region until released.
+    data_.store(static_cast<float*>(fresh), std::memory_order_release);
+    if (old) {
+      if (releaser_) {
+        releaser_(old, reserved_);
+      } else {
+        munmap(old, reserved_);
+      }
+    }
     reserved_ = reservation;
     mapped_ = 0;
   }
   const size_t target = std::min(reserved_, round_up(std::max(bytes, committed_ + committed_ / 2), page_bytes()));
   // Anonymous pages read as zero until written.
-  if (!commit_range(reinterpret_cast<char*>(data_) + committed_, target - committed_)) out_of_memory(target);
+  if (!commit_range(reinterpret_cast<char*>(base()) + committed_, target - committed_)) out_of_memory(target);
   committed_ = target;
 }
 
@@ -103,7 +113,7 @@ void FloatBuffer::resize(size_t count) {
   ensure_committed(bytes);
   if (count < size_) {
     // Shrinking: zero the dropped floats, so growing again yields zeros as promised.
-    std::memset(data_ + count, 0, (size_ - count) * sizeof(float));
+    std::memset(base() + count, 0, (size_ - count) * sizeof(float));
   }
   size_ = count;
 }
@@ -133,14 +143,14 @@ Status FloatBuffer::map_file(const std::string& path, uint64_t offset, size_t co
     munmap(range, reservation);
     return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
   }
-  data_ = static_cast<float*>(view);
+  data_.store(static_cast<float*>(view), std::memory_order_release);
   reserved_ = reservation;
   committed_ = mapped;
   mapped_ = mapped;
   size_ = count;
   // The last mapped page may extend past the vectors (into the file's CRC table, or
   // past its end, which reads as zero); clear what lies beyond them so growth sees 0.
-  if (mapped > bytes) std::memset(reinterpret_cast<char*>(data_) + bytes, 0, mapped - bytes);
+  if (mapped > bytes) std::memset(reinterpret_cast<char*>(base()) + bytes, 0, mapped - bytes);
   return Status::ok();
 }
 

@@ -5,10 +5,14 @@
 // pages inside an address range reserved ahead (four times what is needed); only
 // outgrowing the reservation copies the data.
 //
-// Elements added by resize() are zero. Not thread-safe: the owner serialises writers
-// against readers (the indexes' locks).
+// Elements added by resize() are zero. One writer at a time (the owner serialises them).
+// Readers may run alongside the writer if the owner sets a region releaser that defers
+// unmapping a moved-out region until they are done (Atlas hands it to epoch-based
+// reclamation): data() is an atomic load, and a reader that loads it after the row it
+// wants was published sees that row, in the old region or the new one.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,10 +32,14 @@ class FloatBuffer {
 
   size_t size() const { return size_; }
   size_t capacity() const { return committed_ / sizeof(float); }
-  float* data() { return data_; }
-  const float* data() const { return data_; }
-  float& operator[](size_t i) { return data_[i]; }
-  const float& operator[](size_t i) const { return data_[i]; }
+  float* data() { return data_.load(std::memory_order_acquire); }
+  const float* data() const { return data_.load(std::memory_order_acquire); }
+  float& operator[](size_t i) { return data()[i]; }
+  const float& operator[](size_t i) const { return data()[i]; }
+
+  /// How a region the buffer moved out of is released (default: munmap at once).
+  using RegionReleaser = void (*)(void* base, size_t bytes);
+  void set_region_releaser(RegionReleaser releaser) { releaser_ = releaser; }
 
   /// Grows (new elements are 0) or shrinks. Aborts on address-space exhaustion, like
   /// std::vector's bad_alloc would, since callers cannot recover either way.
@@ -51,7 +59,10 @@ class FloatBuffer {
   void release();
   void ensure_committed(size_t bytes);
 
-  float* data_ = nullptr;
+  float* base() const { return data_.load(std::memory_order_relaxed); }  // the writer's view
+
+  std::atomic<float*> data_{nullptr};
+  RegionReleaser releaser_ = nullptr;
   size_t size_ = 0;        // floats in use
   size_t committed_ = 0;   // bytes readable and writable from data_
   size_t reserved_ = 0;    // bytes of address space reserved at data_

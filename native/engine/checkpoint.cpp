@@ -87,7 +87,7 @@ Status CheckpointWriter::items(const std::vector<ItemRecord>& items) {
   return Status::ok();
 }
 
-Status CheckpointWriter::slots(const std::string* ids, const uint32_t* versions, const uint8_t* alive, size_t count) {
+Status CheckpointWriter::slots(size_t count, const std::function<index::SlotRecord(size_t)>& slot_at) {
   std::string payload;
   for (size_t start = 0; start < count; start += kRecordBatch) {
     const size_t end = std::min(count, start + kRecordBatch);
@@ -95,9 +95,10 @@ Status CheckpointWriter::slots(const std::string* ids, const uint32_t* versions,
     coding::put_u32(&payload, static_cast<uint32_t>(start));
     coding::put_varint(&payload, end - start);
     for (size_t s = start; s < end; ++s) {
-      coding::put_u8(&payload, alive[s] ? 1 : 0);
-      coding::put_u32(&payload, versions ? versions[s] : 0);
-      coding::put_string(&payload, ids[s]);
+      const index::SlotRecord slot = slot_at(s);
+      coding::put_u8(&payload, slot.alive ? 1 : 0);
+      coding::put_u32(&payload, slot.version);
+      coding::put_string(&payload, *slot.id);
     }
     storage::frame_record(&records_, kSlotsRecord, payload.data(), payload.size());
     LOCI_RETURN_IF_ERROR(flush_records(false));

@@ -39,7 +39,7 @@ class CheckpointWriter final : public index::ImageWriter {
   static Status create(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
                        std::unique_ptr<CheckpointWriter>* writer);
   Status items(const std::vector<ItemRecord>& items);
-  Status slots(const std::string* ids, const uint32_t* versions, const uint8_t* alive, size_t count) override;
+  Status slots(size_t count, const std::function<index::SlotRecord(size_t)>& slot_at) override;
   Status vectors(const float* rows, size_t count) override;
   Status tree(const std::string& payload) override;
   Status leaf(const index::LeafPage& page) override;

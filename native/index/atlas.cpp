@@ -15,9 +15,14 @@
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
 #include "kernels/stream.h"
+#include "sync/epoch.h"
 
 namespace loci::index {
 namespace {
+
+// Extra results kept past k before the final pass, which may drop an upserted item's
+// second copy (see the end of search()).
+constexpr size_t kUpsertSlack = 2;
 
 double norm_of(const float* v, size_t dim) {
   double sum = 0;
@@ -50,10 +55,6 @@ Status Atlas::create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas)
   return Status::ok();
 }
 
-Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(options), layout_(layout) {
-  clear_tree();
-}
-
 // ---- item table -----------------------------------------------------------------------
 
 uint32_t Atlas::allocate_slot(const std::string& id) {
@@ -61,33 +62,38 @@ uint32_t Atlas::allocate_slot(const std::string& id) {
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
     free_slots_.pop_back();
-    ids_[slot] = id;
   } else {
     slot = static_cast<uint32_t>(ids_.size());
-    ids_.push_back(id);
     vectors_.resize(vectors_.size() + options_.dim);
-    norms_.push_back(0);
-    versions_.push_back(0);
-    alive_.push_back(0);
+    norms_.grow_to(slot + 1);
+    versions_.grow_to(slot + 1);
+    alive_.grow_to(slot + 1);
+    ids_.grow_to(slot + 1);  // last: the exact scan reads slots below ids_.size()
     entry_refs_.push_back(0);
   }
+  // No search can see the slot yet: it is new, or its grace period has passed.
+  ids_[slot] = id;
   slot_of_[id] = slot;
-  alive_[slot] = 1;
-  ++live_count_;
   return slot;
 }
 
 void Atlas::store_vector(uint32_t slot, const float* vector) {
   std::memcpy(&vectors_[size_t(slot) * options_.dim], vector, options_.dim * sizeof(float));
   norms_[slot] = static_cast<float>(norm_of(vector, options_.dim));
-  ++versions_[slot];  // entries written before this point are now stale
+  // Released: a search that sees the slot alive sees its id, vector and norm.
+  alive_[slot].store(1, std::memory_order_release);
+  live_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Atlas::kill_slot(uint32_t slot) {
+  alive_[slot].store(0, std::memory_order_release);
+  versions_[slot].fetch_add(1, std::memory_order_relaxed);  // its entries are stale now
+  live_count_.fetch_sub(1, std::memory_order_relaxed);
+  if (entry_refs_[slot] == 0) unlinked_slots_.push_back(slot);
 }
 
 void Atlas::release_entry(uint32_t slot) {
-  if (--entry_refs_[slot] == 0 && !alive_[slot]) {
-    ids_[slot].clear();
-    free_slots_.push_back(slot);
-  }
+  if (--entry_refs_[slot] == 0 && !alive(slot)) unlinked_slots_.push_back(slot);
 }
 
 void Atlas::routing_vector(uint32_t slot, float* out) const {
@@ -110,63 +116,77 @@ float Atlas::estimate(float dot, float query_norm, float row_norm) const {
 Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
   const size_t dim = options_.dim;
   LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
   if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
   // A batch at least as large as the store: rebuild rather than insert one by one, so a
   // store filled in batches of any size gets the bulk build's balanced tree.
   const bool bulk = count >= std::max<size_t>(live_count_, 2 * layout_.capacity);
   std::vector<uint32_t> written;
   written.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    auto found = slot_of_.find(ids[i]);
-    uint32_t slot = found != slot_of_.end() ? found->second : allocate_slot(ids[i]);
-    store_vector(slot, vectors + i * dim);
-    written.push_back(slot);
+  {
+    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    for (size_t i = 0; i < count; ++i) {
+      // An upsert takes a fresh slot: searches may be reading the old one's vector.
+      auto found = slot_of_.find(ids[i]);
+      if (found != slot_of_.end()) kill_slot(found->second);
+      const uint32_t slot = allocate_slot(ids[i]);
+      store_vector(slot, vectors + i * dim);
+      written.push_back(slot);
+    }
   }
-  if (bulk) return rebuild();
-  for (uint32_t slot : written) insert(slot);
-  return Status::ok();
+  Status status = Status::ok();
+  if (bulk) {
+    status = rebuild_locked();
+  } else {
+    for (uint32_t slot : written) {
+      if (alive(slot)) insert(slot);  // not if a later row of the batch replaced it
+    }
+    publish(false);
+  }
+  finish_write();
+  return status;
 }
 
 Status Atlas::remove(const std::vector<std::string>& ids) {
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
   LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
-  for (const std::string& id : ids) {
-    auto found = slot_of_.find(id);
-    if (found == slot_of_.end()) continue;  // repeated in the batch
-    const uint32_t slot = found->second;
-    slot_of_.erase(found);
-    alive_[slot] = 0;
-    ++versions_[slot];
-    --live_count_;
-    if (entry_refs_[slot] == 0) {
-      ids_[slot].clear();
-      free_slots_.push_back(slot);
+  {
+    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    for (const std::string& id : ids) {
+      auto found = slot_of_.find(id);
+      if (found == slot_of_.end()) continue;  // repeated in the batch
+      const uint32_t slot = found->second;
+      slot_of_.erase(found);
+      kill_slot(slot);
     }
   }
+  finish_write();
   return Status::ok();
 }
 
 Status Atlas::get(const std::string& id, float* out) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  auto found = slot_of_.find(id);
-  if (found == slot_of_.end()) return unknown_id(id);
-  std::memcpy(out, &vectors_[size_t(found->second) * options_.dim], options_.dim * sizeof(float));
+  // Pinned: an upsert may retire the slot while the row is copied.
+  sync::EpochDomain::Guard pin(sync::EpochDomain::global());
+  uint32_t slot;
+  {
+    std::shared_lock<std::shared_mutex> lock(map_mutex_);
+    auto found = slot_of_.find(id);
+    if (found == slot_of_.end()) return unknown_id(id);
+    slot = found->second;
+  }
+  std::memcpy(out, vectors_.data() + size_t(slot) * options_.dim, options_.dim * sizeof(float));
   return Status::ok();
 }
 
 bool Atlas::contains(const std::string& id) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<std::shared_mutex> lock(map_mutex_);
   return slot_of_.count(id) != 0;
 }
 
-size_t Atlas::size() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  return live_count_;
-}
+size_t Atlas::size() const { return live_count_.load(std::memory_order_relaxed); }
 
 IndexStats Atlas::stats() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
   IndexStats stats;
   stats.items = live_count_;
   stats.leaves = leaves_.size();
@@ -174,13 +194,14 @@ IndexStats Atlas::stats() const {
   stats.page_size = layout_.page_size;
   stats.leaf_capacity = layout_.capacity;
   stats.vector_bytes = vectors_.capacity() * sizeof(float);
-  size_t bytes = leaves_.size() * (layout_.page_size + sizeof(Leaf));
+  size_t bytes = leaves_.size() * (layout_.page_size + sizeof(Leaf) + 2 * sizeof(void*));
   for (const InnerNode& node : nodes_) {
-    bytes += sizeof(InnerNode) + node.refs.capacity() * 13 + node.centroids.capacity() * 4 + node.codes.capacity() +
-             node.scales.capacity() * 4 + node.code_sums.capacity() * 4 + node.norms.capacity() * 4;
+    // The writer's node and the published route node (codes and refs twice).
+    bytes += sizeof(InnerNode) + sizeof(RouteNode) + node.refs.capacity() * 18 + node.centroids.capacity() * 4 +
+             2 * (node.codes.capacity() + node.scales.capacity() * 4 + node.code_sums.capacity() * 4 + node.norms.capacity() * 4);
   }
-  bytes += norms_.capacity() * 4 + versions_.capacity() * 4 + alive_.capacity() + entry_refs_.capacity() * 4;
-  for (const std::string& id : ids_) bytes += sizeof(std::string) + (id.size() > 15 ? id.capacity() : 0);
+  bytes += norms_.bytes() + versions_.bytes() + alive_.bytes() + entry_refs_.capacity() * 4 + ids_.bytes();
+  for (size_t slot = 0; slot < ids_.size(); ++slot) bytes += ids_[slot].size() > 15 ? ids_[slot].capacity() : 0;
   bytes += slot_of_.size() * (sizeof(std::string) + 4 + 16) + slot_of_.bucket_count() * sizeof(void*);
   stats.index_bytes = bytes;
   size_t depth = 0;
@@ -196,28 +217,40 @@ IndexStats Atlas::stats() const {
 
 // ---- search ---------------------------------------------------------------------------
 
-SearchParams Atlas::resolve(const SearchParams& params) const {
+namespace {
+
+// How `effort` maps to the expert knobs, for a tree of `leaf_count` leaves and
+// `node_count` inner nodes.
+SearchParams resolve_for(const SearchParams& params, size_t leaf_count, size_t node_count, double default_effort) {
   SearchParams resolved = params;
-  const double effort = params.effort > 0 ? std::min(1.0, params.effort) : kDefaultEffort;
-  const double leaves = std::max<double>(1, leaves_.size());
+  const double effort = params.effort > 0 ? std::min(1.0, params.effort) : default_effort;
+  const double leaves = std::max<double>(1, leaf_count);
   if (resolved.probes == 0) {
     // Scale-aware: probes grow as a power of the leaf count, so one effort gives a
     // similar recall on small and large trees; effort 1 scans every leaf.
     // The floor of 24 * effort keeps small trees (a few dozen leaves, where the power
     // gives only 3 or 4) at the recall the same effort gives on large ones.
-    resolved.probes = effort >= 1 ? leaves_.size()
+    resolved.probes = effort >= 1 ? leaf_count
                                   : static_cast<size_t>(std::ceil(std::max(std::pow(leaves, effort), 24 * effort)));
     resolved.probes = std::max<size_t>(resolved.probes, 2);
   }
   // Inner nodes are small next to leaves: expanding twice as many as there are probes
   // keeps enough leaf candidates in view for the pruning to choose from.
-  if (resolved.beam == 0) resolved.beam = effort >= 1 ? nodes_.size() : 4 + 2 * resolved.probes;
+  if (resolved.beam == 0) resolved.beam = effort >= 1 ? node_count : 4 + 2 * resolved.probes;
   if (resolved.eps < 0) resolved.eps = effort >= 1 ? std::numeric_limits<double>::infinity() : 2.0 + 20.0 * effort;
   if (resolved.rerank == 0) {
     resolved.rerank = std::max<size_t>(20, static_cast<size_t>(std::ceil(params.k * (2 + 6 * effort))));
   }
   resolved.rerank = std::max(resolved.rerank, params.k);
   return resolved;
+}
+
+}  // namespace
+
+SearchParams Atlas::resolve(const SearchParams& params) const {
+  sync::EpochDomain::Guard pin(sync::EpochDomain::global());
+  const TreeView* view = view_.load(std::memory_order_acquire);
+  return resolve_for(params, view->leaves.size(), view->nodes.size(), kDefaultEffort);
 }
 
 Status Atlas::search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const {
@@ -227,13 +260,18 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
   LOCI_RETURN_IF_ERROR(check_vector(query, options_.dim, "query", SIZE_MAX));
   const size_t dim = options_.dim;
   const kernels::KernelSet& kernels = kernels::active();
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  // No lock: the pin keeps everything this search can reach alive (atlas.h).
+  sync::EpochDomain::Guard pin(sync::EpochDomain::global());
   hits->clear();
-  if (live_count_ == 0) return Status::ok();
+  if (live_count_.load(std::memory_order_relaxed) == 0) return Status::ok();
   const float query_norm = static_cast<float>(norm_of(query, dim));
+  const TreeView* view = view_.load(std::memory_order_acquire);
 
+  // Loaded when needed, not before: the buffer may move (into a region that holds every
+  // row published by then) while the leaves are scanned.
+  const float* rows = nullptr;
   auto exact_distance = [&](uint32_t slot) {
-    const float* row = &vectors_[size_t(slot) * dim];
+    const float* row = rows + size_t(slot) * dim;
     switch (options_.metric) {
       case Metric::l2: return kernels.l2sq_f32(query, row, dim);
       case Metric::inner_product: return 1.0f - kernels.dot_f32(query, row, dim);
@@ -243,13 +281,15 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
 
   std::vector<Candidate> best;
   if (params.exact) {
-    TopK top(params.k);
-    for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
-      if (alive_[slot]) top.push(exact_distance(slot), slot);
+    TopK top(params.k + kUpsertSlack);
+    const size_t slots = ids_.size();
+    rows = vectors_.data();
+    for (uint32_t slot = 0; slot < slots; ++slot) {
+      if (alive(slot)) top.push(exact_distance(slot), slot);
     }
     best = top.take_sorted();
   } else {
-    const SearchParams resolved = resolve(params);
+    const SearchParams resolved = resolve_for(params, view->leaves.size(), view->nodes.size(), kDefaultEffort);
     // The query in routing space (unit length for cosine), quantized once.
     std::vector<float> routed(query, query + dim);
     float routed_norm = query_norm;
@@ -269,7 +309,9 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
     std::vector<Entry> leaf_candidates;
     std::vector<int32_t> dots(options_.fanout + 1);
     auto expand = [&](uint32_t node_index) {
-      const InnerNode& node = nodes_[node_index];
+      const RouteNode* published = view->nodes[node_index].load(std::memory_order_acquire);
+      if (!published) return;  // created by a writer that has not published it yet
+      const RouteNode& node = *published;
       const size_t children = node.size();
       if (dots.size() < children) dots.resize(children);
       kernels.dot_i8_rows(prepared, node.codes.data(), children, dim, dim, node.code_sums.data(), dots.data());
@@ -282,7 +324,7 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
         }
       }
     };
-    expand(root_);
+    expand(view->root.load(std::memory_order_acquire));
     for (size_t expansions = 1; !frontier.empty() && expansions < resolved.beam; ++expansions) {
       uint32_t next = frontier.top().second;
       frontier.pop();
@@ -292,6 +334,8 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
     // Probe the nearest leaves, SPANN-pruned.
     const size_t probes = std::min(resolved.probes, leaf_candidates.size());
     std::partial_sort(leaf_candidates.begin(), leaf_candidates.begin() + probes, leaf_candidates.end());
+    std::vector<const LeafPage*> pages(probes);
+    for (size_t p = 0; p < probes; ++p) pages[p] = view->leaves[leaf_candidates[p].second].load(std::memory_order_acquire);
     const float first = leaf_candidates.empty() ? 0 : leaf_candidates[0].first;
     // For L2 the estimates are squared distances: compare (1+eps)^2.
     const double factor = options_.metric == Metric::l2 ? (1 + resolved.eps) * (1 + resolved.eps) : 1 + resolved.eps;
@@ -310,8 +354,8 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
     // (its codes are count * dim contiguous bytes; the hardware prefetcher alone stalls
     // at every 4 KiB boundary).
     auto prefetch_leaf = [&](size_t p) {
-      if (p >= probes) return;
-      const LeafPage& next = *leaves_[leaf_candidates[p].second].page;
+      if (p >= probes || !pages[p]) return;
+      const LeafPage& next = *pages[p];
       const char* bytes = reinterpret_cast<const char*>(next.codes());
       const size_t length = size_t(next.count()) * dim;
       for (size_t offset = 0; offset < length; offset += 64) __builtin_prefetch(bytes + offset);
@@ -325,7 +369,8 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
     for (size_t p = 0; p < probes; ++p) {
       if (p > 0 && leaf_candidates[p].first > limit) break;
       prefetch_leaf(p + 1);
-      const LeafPage& page = *leaves_[leaf_candidates[p].second].page;
+      if (!pages[p]) continue;  // a new leaf not published yet
+      const LeafPage& page = *pages[p];
       const uint32_t count = page.count();
       kernels::dot_i8_rows_stream(kernels, leaf_query, page.codes(), count, dim, dim, page.code_sums(), row_dots.data());
       const uint32_t* slots = page.slots();
@@ -340,16 +385,35 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
     // Rerank: the candidates' f32 rows are scattered in DRAM; request them all before
     // reading any, so their misses overlap instead of queueing one after another.
     std::vector<Candidate> shortlist = candidates.take_sorted();
+    // While a writer moves entries between leaves, a search may meet one item in two.
+    std::sort(shortlist.begin(), shortlist.end(), [](const Candidate& a, const Candidate& b) { return a.slot < b.slot; });
+    shortlist.erase(std::unique(shortlist.begin(), shortlist.end(),
+                                [](const Candidate& a, const Candidate& b) { return a.slot == b.slot; }),
+                    shortlist.end());
+    rows = vectors_.data();
     for (const Candidate& c : shortlist) {
-      const char* row = reinterpret_cast<const char*>(&vectors_[size_t(c.slot) * dim]);
+      const char* row = reinterpret_cast<const char*>(rows + size_t(c.slot) * dim);
       for (size_t offset = 0; offset < dim * sizeof(float); offset += 64) __builtin_prefetch(row + offset);
     }
-    TopK top(params.k);
+    TopK top(params.k + kUpsertSlack);
     for (const Candidate& c : shortlist) top.push(exact_distance(c.slot), c.slot);
     best = top.take_sorted();
   }
-  hits->reserve(best.size());
-  for (const Candidate& c : best) hits->push_back({ids_[c.slot], c.distance});
+  // An item upserted during the search can be met in its old slot (live when checked)
+  // and in its new one: keep the nearer. Only then is a slot in `best` dead by now, so
+  // the id comparisons run only in that case.
+  bool any_dead = false;
+  for (const Candidate& c : best) any_dead |= !alive(c.slot);
+  hits->reserve(std::min(best.size(), params.k));
+  for (const Candidate& c : best) {
+    if (hits->size() == params.k) break;
+    const std::string& id = ids_[c.slot];
+    bool duplicate = false;
+    if (any_dead) {
+      for (const SearchHit& hit : *hits) duplicate |= hit.id == id;
+    }
+    if (!duplicate) hits->push_back({id, c.distance});
+  }
   return Status::ok();
 }
 

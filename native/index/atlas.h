@@ -20,9 +20,23 @@
 // style, up to a new root. Deletes and upserts bump the item's version (a tombstone):
 // old entries stay in their pages, are skipped by searches, and are dropped when their
 // leaf is compacted or split.
+//
+// Concurrency: searches take no lock. They pin an epoch (sync/epoch.h) and read a
+// published TreeView: route nodes and leaf pages that are never changed once readers
+// can see them, except that a leaf's entries may be appended (written, then the count
+// released). Writers (serialised by write_mutex_) keep their own tree (nodes_, leaves_),
+// change copies, publish them with one atomic store each and retire what they replaced;
+// it is freed once no pinned reader can still hold it. An item's slot (id, f32 vector,
+// norm) never changes while the item lives: an upsert takes a new slot, and a dead slot
+// is reused only after every page that named it is unreachable and a grace period has
+// passed. A search therefore sees each item as it was at some moment during the search,
+// and returns exact distances for what it returns.
 #pragma once
 
+#include <atomic>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -30,6 +44,7 @@
 
 #include "index/leaf_page.h"
 #include "index/vector_index.h"
+#include "sync/stable_array.h"
 
 namespace loci::index {
 
@@ -49,6 +64,7 @@ class Atlas final : public VectorIndex {
   static Status create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas);
   /// Loads an Atlas saved by save() (atlas_image.cpp); CORRUPT if the image is inconsistent.
   static Status load(const AtlasOptions& options, ImageReader* reader, std::unique_ptr<Atlas>* atlas);
+  ~Atlas() override;
 
   Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) override;
   Status remove(const std::vector<std::string>& ids) override;
@@ -71,9 +87,18 @@ class Atlas final : public VectorIndex {
   /// The search parameters `effort` resolves to for this tree (for docs and benchmarks).
   SearchParams resolve(const SearchParams& params) const;
 
+  /// Publishes every pending centroid update, so searches descend on exactly the writer's
+  /// centroids (tests; searches otherwise see them once kDriftPublish have gathered).
+  void publish_all_drift();
+
+  /// Drift updates a node gathers before it is republished: each republish copies the
+  /// node, and a centroid moved by a few running-mean steps routes the same.
+  static constexpr uint32_t kDriftPublish = 32;
+
  private:
   static constexpr uint32_t kNone = 0xFFFFFFFFu;
 
+  // The writer's inner node: the published RouteNode plus what only writers use.
   struct InnerNode {
     uint32_t parent = kNone;
     std::vector<uint32_t> refs;      // leaf index or inner node index
@@ -84,11 +109,32 @@ class Atlas final : public VectorIndex {
     std::vector<float> scales;
     std::vector<int32_t> code_sums;
     std::vector<float> norms;
+    bool reshaped = false;           // children changed since the last publish
+    uint32_t drift = 0;              // centroid updates since the last publish
     size_t size() const { return refs.size(); }
   };
+  // What a search reads of an inner node: immutable once published.
+  struct RouteNode {
+    std::vector<uint32_t> refs;
+    std::vector<uint8_t> is_leaf;
+    std::vector<int8_t> codes;
+    std::vector<float> scales;
+    std::vector<int32_t> code_sums;
+    std::vector<float> norms;
+    size_t size() const { return refs.size(); }
+  };
+  // The tree searches see. Owns the route nodes and pages stored in it; a slot is null
+  // between its creation and its first publish (searches skip it).
+  struct TreeView {
+    std::atomic<uint32_t> root{0};
+    sync::StableArray<std::atomic<const RouteNode*>> nodes;
+    sync::StableArray<std::atomic<LeafPage*>> leaves;
+    ~TreeView();
+  };
   struct Leaf {
-    std::unique_ptr<LeafPage> page;
+    LeafPage* page = nullptr;  // published: owned by the view; fresh: the writer's until publish
     uint32_t parent = kNone;
+    bool fresh = false;        // created or copied since the last publish
   };
   struct Child {
     bool is_leaf;
@@ -100,11 +146,25 @@ class Atlas final : public VectorIndex {
   // Item table.
   uint32_t allocate_slot(const std::string& id);
   void store_vector(uint32_t slot, const float* vector);
-  bool entry_live(uint32_t slot, uint32_t version) const { return alive_[slot] && versions_[slot] == version; }
+  void kill_slot(uint32_t slot);  // the item is deleted or has moved to a new slot
+  bool alive(uint32_t slot) const { return alive_[slot].load(std::memory_order_acquire) != 0; }
+  uint32_t version(uint32_t slot) const { return versions_[slot].load(std::memory_order_relaxed); }
+  bool entry_live(uint32_t slot, uint32_t entry_version) const { return alive(slot) && version(slot) == entry_version; }
   void release_entry(uint32_t slot);  // an entry referencing slot was dropped
   void routing_vector(uint32_t slot, float* out) const;  // the vector in routing space
 
-  // Tree (atlas_write.cpp, atlas_build.cpp).
+  // Publication (atlas_publish.cpp).
+  void publish(bool all_drift);           // fresh leaves, reshaped and drifted nodes, the root
+  void publish_everything(TreeView* view);  // a new view: every node and leaf
+  void finish_write();                    // after publishing: slot grace periods, reclamation
+  void discard_fresh_pages();             // the writer's unpublished pages (before a rebuild)
+  RouteNode* route_node(const InnerNode& node) const;
+  void mark_reshaped(uint32_t node);
+  LeafPage* new_page(uint32_t leaf) const;
+  void replace_page(uint32_t leaf, LeafPage* page);  // a fresh page for the leaf
+  Status rebuild_locked();
+
+  // Tree (atlas_tree.cpp).
   void clear_tree();
   Child build_subtree(const float* base, std::vector<uint32_t>& positions, const std::vector<uint32_t>& slots,
                       uint32_t parent, uint64_t seed, float* centroid_out);
@@ -127,24 +187,35 @@ class Atlas final : public VectorIndex {
 
   const AtlasOptions options_;
   const LeafLayout layout_;
-  mutable std::shared_mutex mutex_;
+  // Serialises writers (and save, check, stats, which read the writer's state).
+  mutable std::mutex write_mutex_;
+  // Guards slot_of_ between writers and get()/contains(); searches do not use it.
+  mutable std::shared_mutex map_mutex_;
 
+  // Item table, read by searches without a lock (sync::StableArray: never moves).
   // Invariant: for every slot s < ids_.size(): alive_[s] iff slot_of_[ids_[s]] == s;
-  // entry_refs_[s] counts the leaf entries holding s (live or stale); a slot is on
-  // free_slots_ iff it is dead and entry_refs_[s] == 0.
-  std::vector<std::string> ids_;
-  std::unordered_map<std::string, uint32_t> slot_of_;
+  // entry_refs_[s] counts the leaf entries holding s (live or stale); a dead slot with
+  // no entries is on retiring_slots_ (waiting for readers) or free_slots_.
+  sync::StableArray<std::string> ids_;
+  sync::StableArray<float> norms_;
+  sync::StableArray<std::atomic<uint32_t>> versions_;
+  sync::StableArray<std::atomic<uint8_t>> alive_;
   FloatBuffer vectors_;  // slots x dim; mapped from the checkpoint after a reopen
-  std::vector<float> norms_;
-  std::vector<uint32_t> versions_;
-  std::vector<uint8_t> alive_;
-  std::vector<uint32_t> entry_refs_;
-  std::vector<uint32_t> free_slots_;
-  size_t live_count_ = 0;
+  std::unordered_map<std::string, uint32_t> slot_of_;
+  std::vector<uint32_t> entry_refs_;  // writer only
+  std::vector<uint32_t> free_slots_;  // writer only
+  std::vector<uint32_t> unlinked_slots_;  // freed by this write, tagged in finish_write()
+  std::deque<std::pair<uint64_t, std::vector<uint32_t>>> retiring_slots_;  // (epoch tag, slots)
+  std::atomic<size_t> live_count_{0};
 
-  std::vector<InnerNode> nodes_;  // nodes_[root_] is the root
+  // The writer's tree: nodes_[root_] is the root.
+  std::vector<InnerNode> nodes_;
   std::vector<Leaf> leaves_;
   uint32_t root_ = 0;
+  std::vector<uint32_t> dirty_nodes_;   // reshaped or drifted since their last publish
+  std::vector<uint32_t> fresh_leaves_;  // leaves whose page is fresh
+
+  std::atomic<TreeView*> view_{nullptr};  // what searches read
 };
 
 }  // namespace loci::index

@@ -9,14 +9,16 @@
 namespace loci::index {
 
 Status Atlas::save(ImageWriter* writer) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  LOCI_RETURN_IF_ERROR(writer->slots(ids_.data(), versions_.data(), alive_.data(), ids_.size()));
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  LOCI_RETURN_IF_ERROR(writer->slots(ids_.size(), [this](size_t slot) {
+    return SlotRecord{&ids_[slot], version(static_cast<uint32_t>(slot)), alive(static_cast<uint32_t>(slot))};
+  }));
   LOCI_RETURN_IF_ERROR(writer->vectors(vectors_.data(), ids_.size()));
   std::string payload;
   coding::put_u32(&payload, root_);
   coding::put_u32(&payload, static_cast<uint32_t>(leaves_.size()));
   coding::put_u32(&payload, static_cast<uint32_t>(nodes_.size()));
-  for (const Leaf& leaf : leaves_) coding::put_u32(&payload, leaf.parent);
+  for (const Leaf& leaf : leaves_) coding::put_u32(&payload, leaf.parent);  // one per leaf, in order
   for (const InnerNode& node : nodes_) {
     coding::put_u32(&payload, node.parent);
     coding::put_u32(&payload, static_cast<uint32_t>(node.size()));
@@ -33,16 +35,10 @@ Status Atlas::save(ImageWriter* writer) const {
 }
 
 void Atlas::compact() {
-  std::unique_lock<std::shared_mutex> lock(mutex_);
-  for (uint32_t l = 0; l < leaves_.size(); ++l) {
-    const LeafPage& page = *leaves_[l].page;
-    for (uint32_t e = 0; e < page.count(); ++e) {
-      if (!entry_live(page.slots()[e], page.versions()[e])) {
-        compact_leaf(l);
-        break;
-      }
-    }
-  }
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  for (uint32_t l = 0; l < leaves_.size(); ++l) compact_leaf(l);  // copies only leaves with stale entries
+  publish(true);
+  finish_write();
 }
 
 Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique_ptr<Atlas>* result) {
@@ -55,22 +51,33 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   };
   auto corrupt = [&](const std::string& why) { return corrupt_at(reader->where_tree(), why); };
 
-  // Slot table and vectors.
-  LOCI_RETURN_IF_ERROR(reader->slots(&atlas->ids_, &atlas->versions_, &atlas->alive_));
-  const size_t slots = atlas->ids_.size();
+  // Slot table and vectors. No search can run yet: plain stores will do.
+  std::vector<std::string> ids;
+  std::vector<uint32_t> versions;
+  std::vector<uint8_t> alive;
+  LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
+  const size_t slots = ids.size();
   if (slots >= kNone) return corrupt("too many slots");
   LOCI_RETURN_IF_ERROR(reader->vectors(slots, &atlas->vectors_));
+  atlas->ids_.grow_to(slots);
+  atlas->versions_.grow_to(slots);
+  atlas->alive_.grow_to(slots);
   // Norms come from the live leaf entries below (each holds its item's norm), which
   // saves recomputing them from every vector.
-  atlas->norms_.assign(slots, 0.0f);
+  atlas->norms_.grow_to(slots);
   atlas->entry_refs_.assign(slots, 0);
   atlas->slot_of_.reserve(slots);
+  size_t live = 0;
   for (uint32_t slot = 0; slot < slots; ++slot) {
-    if (atlas->alive_[slot]) {
-      if (!atlas->slot_of_.emplace(atlas->ids_[slot], slot).second) return corrupt_at(reader->where_slots(), "id stored twice: " + atlas->ids_[slot]);
-      ++atlas->live_count_;
+    atlas->versions_[slot].store(versions[slot], std::memory_order_relaxed);
+    atlas->alive_[slot].store(alive[slot] ? 1 : 0, std::memory_order_relaxed);
+    if (alive[slot]) {
+      if (!atlas->slot_of_.emplace(ids[slot], slot).second) return corrupt_at(reader->where_slots(), "id stored twice: " + ids[slot]);
+      ++live;
     }
+    atlas->ids_[slot] = std::move(ids[slot]);
   }
+  atlas->live_count_.store(live);
 
   // Tree payload: root, leaf parents, inner nodes (centroid codes are recomputed).
   std::string payload;
@@ -89,6 +96,7 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   }
   atlas->nodes_.clear();
   atlas->leaves_.clear();
+  atlas->dirty_nodes_.clear();
   atlas->nodes_.resize(node_count);
   for (InnerNode& node : atlas->nodes_) {
     uint32_t children = 0;
@@ -135,14 +143,19 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
       if (atlas->entry_live(slot, page->versions()[e])) atlas->norms_[slot] = page->norms()[e];
     }
     if (leaf_parents[l] >= node_count) return corrupt("leaf parent out of range");
-    atlas->leaves_.push_back({std::move(page), leaf_parents[l]});
+    atlas->leaves_.push_back({page.release(), leaf_parents[l], true});
+    atlas->fresh_leaves_.push_back(l);
   }
   for (uint32_t slot = 0; slot < slots; ++slot) {
-    if (!atlas->alive_[slot] && atlas->entry_refs_[slot] == 0) {
+    if (!atlas->alive(slot) && atlas->entry_refs_[slot] == 0) {
       atlas->ids_[slot].clear();
       atlas->free_slots_.push_back(slot);
     }
   }
+  // The loaded tree becomes the view searches read (the empty one create() made goes).
+  TreeView* view = new TreeView();
+  atlas->publish_everything(view);
+  delete atlas->view_.exchange(view);
   Status invariants = atlas->check_invariants();
   if (!invariants.is_ok()) return corrupt(invariants.message() + " (tree and leaf pages disagree)");
   *result = std::move(atlas);

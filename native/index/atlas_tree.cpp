@@ -11,6 +11,7 @@
 #include "index/kmeans.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
+#include "sync/epoch.h"
 
 namespace loci::index {
 namespace {
@@ -37,8 +38,11 @@ float Atlas::routing_distance(const float* a, const float* b) const {
 }
 
 void Atlas::clear_tree() {
+  // The published pages belong to the view; fresh ones are the writer's to drop.
+  discard_fresh_pages();
   nodes_.clear();
   leaves_.clear();
+  dirty_nodes_.clear();
   root_ = new_node(kNone);
   std::vector<float> zero(options_.dim, 0.0f);
   add_child(root_, {true, new_leaf(root_)}, zero.data(), 0);
@@ -46,14 +50,17 @@ void Atlas::clear_tree() {
 
 uint32_t Atlas::new_leaf(uint32_t parent) {
   const uint32_t id = static_cast<uint32_t>(leaves_.size());
-  leaves_.push_back({std::make_unique<LeafPage>(layout_, id), parent});
+  leaves_.push_back({new_page(id), parent, true});
+  fresh_leaves_.push_back(id);
   return id;
 }
 
 uint32_t Atlas::new_node(uint32_t parent) {
   nodes_.emplace_back();
   nodes_.back().parent = parent;
-  return static_cast<uint32_t>(nodes_.size() - 1);
+  const uint32_t id = static_cast<uint32_t>(nodes_.size() - 1);
+  mark_reshaped(id);
+  return id;
 }
 
 void Atlas::set_child_centroid(InnerNode& node, size_t child, const float* centroid) {
@@ -79,6 +86,7 @@ void Atlas::add_child(uint32_t node_index, Child child, const float* centroid, u
   node.code_sums.push_back(0);
   node.norms.push_back(0);
   set_child_centroid(node, node.size() - 1, centroid);
+  mark_reshaped(node_index);
   if (child.is_leaf) {
     leaves_[child.ref].parent = node_index;
   } else {
@@ -108,12 +116,14 @@ uint32_t Atlas::route(const float* routed) const {
 }
 
 void Atlas::append_entry(uint32_t leaf, uint32_t slot) {
+  // In place even on a published page: searches read entries below the count only, and
+  // set_count() releases the entry written here.
   LeafPage& page = *leaves_[leaf].page;
   const uint32_t entry = page.count();
   const size_t dim = options_.dim;
   kernels::QuantizedVector q = kernels::quantize_i8(&vectors_[size_t(slot) * dim], dim, page.codes() + size_t(entry) * dim);
   page.slots()[entry] = slot;
-  page.versions()[entry] = versions_[slot];
+  page.versions()[entry] = version(slot);
   page.tenants()[entry] = 0;
   page.scales()[entry] = q.scale;
   page.code_sums()[entry] = q.code_sum;
@@ -122,29 +132,24 @@ void Atlas::append_entry(uint32_t leaf, uint32_t slot) {
   ++entry_refs_[slot];
 }
 
-void Atlas::move_entry(uint32_t from_leaf, uint32_t entry, uint32_t to_leaf) {
-  LeafPage& from = *leaves_[from_leaf].page;
-  LeafPage& to = *leaves_[to_leaf].page;
-  to.copy_entry(to.count(), from, entry);
-  to.set_count(to.count() + 1);
-  const uint32_t last = from.count() - 1;
-  if (entry != last) from.copy_entry(entry, from, last);
-  from.set_count(last);
-}
-
 void Atlas::compact_leaf(uint32_t leaf) {
-  LeafPage& page = *leaves_[leaf].page;
+  // Into a copy: searches may be scanning the published page.
+  const LeafPage& page = *leaves_[leaf].page;
+  bool stale = false;
+  for (uint32_t e = 0; e < page.count() && !stale; ++e) stale = !entry_live(page.slots()[e], page.versions()[e]);
+  if (!stale) return;
+  LeafPage* compacted = new_page(leaf);
   uint32_t kept = 0;
   for (uint32_t e = 0; e < page.count(); ++e) {
     const uint32_t slot = page.slots()[e];
     if (entry_live(slot, page.versions()[e])) {
-      if (kept != e) page.copy_entry(kept, page, e);
-      ++kept;
+      compacted->copy_entry(kept++, page, e);
     } else {
       release_entry(slot);
     }
   }
-  page.set_count(kept);
+  compacted->set_count(kept);
+  replace_page(leaf, compacted);
 }
 
 void Atlas::update_path_centroids(uint32_t leaf, const float* routed) {
@@ -160,6 +165,8 @@ void Atlas::update_path_centroids(uint32_t leaf, const float* routed) {
     float* current = &node.centroids[c * dim];
     for (size_t i = 0; i < dim; ++i) centroid[i] = current[i] + (routed[i] - current[i]) * weight;
     set_child_centroid(node, c, centroid.data());
+    // Searches see the drift once publish() finds enough of it (kDriftPublish).
+    if (node.drift++ == 0) dirty_nodes_.push_back(node_index);
     child = {false, node_index};
     node_index = node.parent;
   }
@@ -186,6 +193,7 @@ void Atlas::insert(uint32_t slot) {
   }
   append_entry(leaf, slot);
   update_path_centroids(leaf, routed.data());
+  publish(false);
 }
 
 uint32_t Atlas::split_leaf(uint32_t leaf) {
@@ -207,27 +215,29 @@ uint32_t Atlas::split_leaf(uint32_t leaf) {
   }
 
   const uint32_t parent = leaves_[leaf].parent;
+  const LeafPage& old_page = page;
   const uint32_t second = new_leaf(parent);
-  LeafPage& first_page = *leaves_[leaf].page;  // leaves_ may have moved: re-fetch
+  // Both halves are new pages; the old one stays readable until publish() swaps it.
+  LeafPage* first_page = new_page(leaf);
   LeafPage& second_page = *leaves_[second].page;
-  LeafPage old_copy(layout_, leaf);
-  for (uint32_t e = 0; e < n; ++e) old_copy.copy_entry(e, first_page, e);
   uint32_t kept = 0, moved = 0;
   for (uint32_t e = 0; e < n; ++e) {
     if (halves.assignment[e] == 0) {
-      first_page.copy_entry(kept++, old_copy, e);
+      first_page->copy_entry(kept++, old_page, e);
     } else {
-      second_page.copy_entry(moved++, old_copy, e);
+      second_page.copy_entry(moved++, old_page, e);
     }
   }
-  first_page.set_count(kept);
+  first_page->set_count(kept);
   second_page.set_count(moved);
+  replace_page(leaf, first_page);  // frees old_page if it was fresh: not used below
 
   InnerNode& node = nodes_[parent];
   const size_t index = child_index(node, {true, leaf});
   std::vector<float> old_centroid(&node.centroids[index * dim], &node.centroids[index * dim] + dim);
   set_child_centroid(node, index, &halves.centroids[0]);
   node.counts[index] = kept;
+  mark_reshaped(parent);
   add_child(parent, {true, second}, &halves.centroids[dim], moved);
   reassign_after_split(parent, leaf, second, old_centroid.data());
   if (nodes_[parent].size() > options_.fanout) split_node(parent);
@@ -248,11 +258,15 @@ void Atlas::reassign_after_split(uint32_t parent, uint32_t first, uint32_t secon
   const size_t take = std::min(kReassignNeighbours, neighbours.size());
   std::partial_sort(neighbours.begin(), neighbours.begin() + take, neighbours.end());
   std::vector<float> routed(dim);
+  std::vector<uint8_t> moving;
   for (size_t n = 0; n < take; ++n) {
     const size_t c = neighbours[n].second;
     const uint32_t leaf = node.refs[c];
-    LeafPage& page = *leaves_[leaf].page;
-    for (uint32_t e = page.count(); e-- > 0;) {  // backwards: move_entry fills e from the end
+    const LeafPage& page = *leaves_[leaf].page;
+    const uint32_t count = page.count();
+    moving.assign(count, 0);
+    size_t moves = 0;
+    for (uint32_t e = 0; e < count; ++e) {
       const uint32_t slot = page.slots()[e];
       if (!entry_live(slot, page.versions()[e])) continue;
       routing_vector(slot, routed.data());
@@ -261,13 +275,25 @@ void Atlas::reassign_after_split(uint32_t parent, uint32_t first, uint32_t secon
       const float to_second = routing_distance(routed.data(), second_centroid);
       if (std::min(to_first, to_second) >= own) continue;
       const bool into_first = to_first <= to_second;
-      const uint32_t target = into_first ? first : second;
+      LeafPage& target = *leaves_[into_first ? first : second].page;  // fresh: the split made it
       // Keep a free entry in both halves: the insert that caused the split still needs one.
-      if (leaves_[target].page->count() + 1 >= leaves_[target].page->capacity()) continue;
-      move_entry(leaf, e, target);
+      if (target.count() + 1 >= target.capacity()) continue;
+      target.copy_entry(target.count(), page, e);
+      target.set_count(target.count() + 1);
+      moving[e] = 1;
+      ++moves;
       node.counts[c] -= node.counts[c] > 0 ? 1 : 0;
       node.counts[into_first ? first_index : second_index] += 1;
     }
+    if (moves == 0) continue;
+    // The neighbour loses the moved entries in a copy (searches may be scanning it).
+    LeafPage* rest = new_page(leaf);
+    uint32_t kept = 0;
+    for (uint32_t e = 0; e < count; ++e) {
+      if (!moving[e]) rest->copy_entry(kept++, page, e);
+    }
+    rest->set_count(kept);
+    replace_page(leaf, rest);
   }
 }
 
@@ -315,6 +341,7 @@ void Atlas::split_node(uint32_t node_index) {
   const size_t index = child_index(up, {false, node_index});
   set_child_centroid(up, index, centroids[0].data());
   up.counts[index] = counts[0];
+  mark_reshaped(parent);
   add_child(parent, {false, sibling}, centroids[1].data(), counts[1]);
   if (nodes_[parent].size() > options_.fanout) split_node(parent);
 }
@@ -364,22 +391,37 @@ Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows
 }
 
 Status Atlas::rebuild() {
-  // Called with the exclusive lock held (from add) or by rebuild's public callers below.
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  Status status = rebuild_locked();
+  finish_write();
+  return status;
+}
+
+Status Atlas::rebuild_locked() {
+  // The new tree is built beside the published one and replaces it in one store.
   const size_t dim = options_.dim;
   std::vector<uint32_t> live;
   live.reserve(live_count_);
-  free_slots_.clear();
   for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
-    entry_refs_[slot] = 0;
-    if (alive_[slot]) {
+    if (alive(slot)) {
       live.push_back(slot);
-    } else {
-      ids_[slot].clear();
-      free_slots_.push_back(slot);
+    } else if (entry_refs_[slot] > 0) {
+      unlinked_slots_.push_back(slot);  // its entries go with the old tree
     }
+    entry_refs_[slot] = 0;
   }
+  struct Publish {  // whichever way the build ends, searches get the new tree
+    Atlas* atlas;
+    ~Publish() {
+      TreeView* fresh = new TreeView();
+      atlas->publish_everything(fresh);
+      TreeView* old = atlas->view_.exchange(fresh, std::memory_order_acq_rel);
+      sync::EpochDomain::global().retire(old);
+    }
+  } publish{this};
   clear_tree();
   if (live.empty()) return Status::ok();
+  discard_fresh_pages();  // clear_tree's empty leaf
   nodes_.clear();
   leaves_.clear();
 
@@ -423,7 +465,7 @@ Status Atlas::rebuild() {
 }
 
 Status Atlas::check_invariants() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
   auto broken = [](const std::string& what) { return Status::error(StatusCode::internal, "atlas invariant: " + what); };
   if (nodes_[root_].parent != kNone) return broken("root has a parent");
   std::vector<uint32_t> refs(ids_.size(), 0), live_entries(ids_.size(), 0);
@@ -462,7 +504,7 @@ Status Atlas::check_invariants() const {
   size_t live = 0;
   for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
     if (refs[slot] != entry_refs_[slot]) return broken("entry_refs mismatch for slot " + std::to_string(slot));
-    if (alive_[slot]) {
+    if (alive(slot)) {
       ++live;
       if (live_entries[slot] != 1) return broken("live item without exactly one live entry: " + ids_[slot]);
       auto found = slot_of_.find(ids_[slot]);
@@ -470,8 +512,37 @@ Status Atlas::check_invariants() const {
     }
   }
   if (live != live_count_ || live != slot_of_.size()) return broken("live count mismatch");
+  std::vector<uint8_t> unused(ids_.size(), 0);
+  auto check_unused = [&](uint32_t slot) {
+    if (alive(slot) || entry_refs_[slot] != 0 || unused[slot]++) return false;
+    return true;
+  };
   for (uint32_t slot : free_slots_) {
-    if (alive_[slot] || entry_refs_[slot] != 0) return broken("free slot still in use");
+    if (!check_unused(slot)) return broken("free slot still in use or listed twice");
+  }
+  for (const auto& batch : retiring_slots_) {
+    for (uint32_t slot : batch.second) {
+      if (!check_unused(slot)) return broken("retiring slot still in use or listed twice");
+    }
+  }
+  for (uint32_t slot = 0; slot < ids_.size(); ++slot) {
+    if (!alive(slot) && entry_refs_[slot] == 0 && !unused[slot]) return broken("dead slot " + std::to_string(slot) + " lost");
+  }
+
+  // What searches see: every page and node published as the writer has it (a write
+  // publishes before it returns), only centroid drift may wait.
+  const TreeView* view = view_.load(std::memory_order_acquire);
+  if (!fresh_leaves_.empty()) return broken("unpublished leaf pages after a write");
+  if (view->root.load() != root_) return broken("published root differs");
+  if (view->leaves.size() < leaves_.size() || view->nodes.size() < nodes_.size()) return broken("view smaller than the tree");
+  for (size_t l = 0; l < leaves_.size(); ++l) {
+    if (view->leaves[l].load() != leaves_[l].page) return broken("published page differs for leaf " + std::to_string(l));
+  }
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const RouteNode* route = view->nodes[n].load();
+    if (!route) return broken("unpublished node " + std::to_string(n));
+    if (route->refs != nodes_[n].refs || route->is_leaf != nodes_[n].is_leaf) return broken("published node differs: " + std::to_string(n));
+    if (nodes_[n].drift == 0 && route->codes != nodes_[n].codes) return broken("published codes differ: node " + std::to_string(n));
   }
   return Status::ok();
 }

@@ -261,8 +261,8 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
 
 Status ExactStore::save(ImageWriter* writer) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const std::vector<uint8_t> alive(ids_.size(), 1);
-  LOCI_RETURN_IF_ERROR(writer->slots(ids_.data(), nullptr, alive.data(), ids_.size()));
+  // Rows are dense: every slot is a live item.
+  LOCI_RETURN_IF_ERROR(writer->slots(ids_.size(), [this](size_t slot) { return SlotRecord{&ids_[slot], 0, true}; }));
   return writer->vectors(vectors_.data(), ids_.size());
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,18 @@
 
 namespace loci::index {
 
+/// One slot of the slot table, as an index hands it to the writer.
+struct SlotRecord {
+  const std::string* id;
+  uint32_t version;
+  bool alive;
+};
+
 class ImageWriter {
  public:
   virtual ~ImageWriter() = default;
-  /// The whole slot table, in slot order. `versions` may be null (all 0).
-  virtual Status slots(const std::string* ids, const uint32_t* versions, const uint8_t* alive, size_t count) = 0;
+  /// The whole slot table, in slot order: slot_at(s) for s in [0, count).
+  virtual Status slots(size_t count, const std::function<SlotRecord(size_t)>& slot_at) = 0;
   /// Every slot's f32 vector, row-major (count rows of dim floats).
   virtual Status vectors(const float* rows, size_t count) = 0;
   /// Atlas: the encoded tree (docs/format/checkpoint.md, "tree payload").

@@ -73,8 +73,11 @@ class LeafPage {
     put32(28, static_cast<uint32_t>(layout.page_size));
   }
 
-  uint32_t count() const { return get32(16); }
-  void set_count(uint32_t count) { put32(16, count); }
+  // The count is how a writer publishes entries to searches that read the page without
+  // a lock: entries below it are complete (written before the release store) and never
+  // change while the page is published; appends write entry `count`, then the count.
+  uint32_t count() const { return __atomic_load_n(count_word(), __ATOMIC_ACQUIRE); }
+  void set_count(uint32_t count) { __atomic_store_n(count_word(), count, __ATOMIC_RELEASE); }
   uint32_t capacity() const { return layout_->capacity; }
   bool full() const { return count() >= capacity(); }
 
@@ -125,6 +128,7 @@ class LeafPage {
     return value;
   }
   void put32(size_t offset, uint32_t value) { std::memcpy(bytes_.get() + offset, &value, 4); }
+  uint32_t* count_word() const { return reinterpret_cast<uint32_t*>(bytes_.get() + 16); }  // 4-aligned
 
   const LeafLayout* layout_;
   std::unique_ptr<uint8_t[], AlignedDelete> bytes_;

@@ -125,13 +125,18 @@ void EpochDomain::retire(void* object, void (*free_object)(void*)) {
   retired_.push_back({object, free_object, tag});
 }
 
-size_t EpochDomain::reclaim() {
+uint64_t EpochDomain::oldest_pinned() const {
   uint64_t oldest = UINT64_MAX;
   const size_t limit = slot_limit_.load();
   for (size_t i = 0; i < limit; ++i) {
     const uint64_t pinned = slots_[i].epoch.load();
     if (pinned != kIdle) oldest = std::min(oldest, pinned);
   }
+  return oldest;
+}
+
+size_t EpochDomain::reclaim() {
+  const uint64_t oldest = oldest_pinned();
   std::vector<Retired> ready;
   {
     std::lock_guard<std::mutex> lock(retired_mutex_);

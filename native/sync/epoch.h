@@ -49,6 +49,14 @@ class EpochDomain {
   /// Frees what no pinned reader can see; returns how many objects it freed.
   size_t reclaim();
 
+  /// For reclamation the owner does itself (e.g. reusing an index slot): call after
+  /// unlinking, keep the tag, and reuse once passed(tag). Like retire() without an object.
+  uint64_t advance() { return epoch_.fetch_add(1); }
+  /// True once no reader that pinned before advance() returned `tag` is still pinned.
+  bool passed(uint64_t tag) const { return tag < oldest_pinned(); }
+  /// The smallest epoch a reader is pinned at (UINT64_MAX when none is).
+  uint64_t oldest_pinned() const;
+
   uint64_t epoch() const { return epoch_.load(); }
   size_t retired() const;
 
