@@ -1,5 +1,7 @@
 #include "index/exact_store.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
 #include "kernels/stream.h"
+#include "sync/epoch.h"
 
 namespace loci::index {
 namespace {
@@ -48,138 +51,216 @@ Status ExactStore::create(const ExactStoreOptions& options, std::unique_ptr<Exac
   return Status::ok();
 }
 
-void ExactStore::write_slot(uint32_t slot, const float* vector) {
-  std::memcpy(&vectors_[size_t(slot) * options_.dim], vector, options_.dim * sizeof(float));
-  derive_slot(slot);
+namespace {
+
+sync::EpochDomain& epochs() { return sync::EpochDomain::global(); }
+
+// The vectors buffer moved out of a region searches may still read: unmap it later.
+void unmap_later(void* base, size_t bytes) {
+  struct Region {
+    void* base;
+    size_t bytes;
+  };
+  epochs().retire(new Region{base, bytes}, [](void* object) {
+    Region* region = static_cast<Region*>(object);
+    munmap(region->base, region->bytes);
+    delete region;
+  });
 }
 
-void ExactStore::derive_slot(uint32_t slot) {
-  const size_t dim = options_.dim;
-  const float* vector = &vectors_[size_t(slot) * dim];
-  norms_[slot] = vector_norm(vector, dim);
+}  // namespace
+
+ExactStore::ExactStore(const ExactStoreOptions& options) : options_(options) {
+  table_.store(new_table(), std::memory_order_release);
+}
+
+ExactStore::~ExactStore() {
+  delete table_.load(std::memory_order_relaxed);  // no search runs now (the owner's contract)
+  epochs().reclaim();
+}
+
+ExactStore::Table* ExactStore::new_table() const {
+  Table* table = new Table(options_.dim);
+  table->vectors.set_region_releaser(unmap_later);
+  return table;
+}
+
+void ExactStore::grow(Table* table, size_t count) const {
+  // Everything but the count, which the caller releases once the rows are written.
+  table->norms.grow_to(count);
+  table->alive.grow_to(count);
   if (options_.quantization == Quantization::int8) {
-    kernels::QuantizedVector q = kernels::quantize_i8(vector, dim, &codes_[size_t(slot) * dim]);
-    scales_[slot] = q.scale;
-    code_sums_[slot] = q.code_sum;
+    table->codes.grow_to(count);
+    table->scales.grow_to(count);
+    table->code_sums.grow_to(count);
+  }
+  table->ids.grow_to(count);
+}
+
+void ExactStore::derive_row(Table* table, size_t row) const {
+  const size_t dim = options_.dim;
+  const float* vector = table->vectors.data() + row * dim;
+  table->norms[row] = vector_norm(vector, dim);
+  if (options_.quantization == Quantization::int8) {
+    kernels::QuantizedVector q = kernels::quantize_i8(vector, dim, table->codes.row(row));
+    table->scales[row] = q.scale;
+    table->code_sums[row] = q.code_sum;
   }
 }
 
-void ExactStore::append_slot(const std::string& id, const float* vector) {
-  const uint32_t slot = static_cast<uint32_t>(ids_.size());
+void ExactStore::append_row(const std::string& id, const float* vector) {
+  Table* table = table_.load(std::memory_order_relaxed);
+  const size_t row = table->count.load(std::memory_order_relaxed);
   const size_t dim = options_.dim;
-  ids_.push_back(id);
-  slot_of_.emplace(id, slot);
-  vectors_.resize(vectors_.size() + dim);
-  norms_.push_back(0);
-  if (options_.quantization == Quantization::int8) {
-    codes_.resize(codes_.size() + dim);
-    scales_.push_back(0);
-    code_sums_.push_back(0);
-  }
-  write_slot(slot, vector);
+  table->vectors.resize((row + 1) * dim);
+  std::memcpy(table->vectors.data() + row * dim, vector, dim * sizeof(float));
+  grow(table, row + 1);
+  derive_row(table, row);
+  table->ids[row] = id;
+  table->alive[row].store(1, std::memory_order_relaxed);
+  table->count.store(row + 1, std::memory_order_release);  // publishes the row
+  slot_of_[id] = static_cast<uint32_t>(row);
+  live_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void ExactStore::remove_slot(uint32_t slot) {
-  const size_t dim = options_.dim;
-  const uint32_t last = static_cast<uint32_t>(ids_.size() - 1);
-  slot_of_.erase(ids_[slot]);
-  if (slot != last) {
-    // Keep rows dense: the last row moves into the hole.
-    ids_[slot] = std::move(ids_[last]);
-    slot_of_[ids_[slot]] = slot;
-    std::memcpy(&vectors_[size_t(slot) * dim], &vectors_[size_t(last) * dim], dim * sizeof(float));
-    norms_[slot] = norms_[last];
+void ExactStore::kill_row(size_t row) {
+  Table* table = table_.load(std::memory_order_relaxed);
+  table->alive[row].store(0, std::memory_order_release);
+  ++table->dead;
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ExactStore::compact_locked() {
+  Table* old = table_.load(std::memory_order_relaxed);
+  if (old->dead == 0) return;
+  const size_t dim = options_.dim, count = old->count.load(std::memory_order_relaxed);
+  Table* dense = new_table();
+  const size_t live = count - old->dead;
+  dense->vectors.resize(live * dim);
+  grow(dense, live);
+  size_t row = 0;
+  std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+  for (size_t r = 0; r < count; ++r) {
+    if (!old->alive[r].load(std::memory_order_relaxed)) continue;
+    std::memcpy(dense->vectors.data() + row * dim, old->vectors.data() + r * dim, dim * sizeof(float));
+    dense->norms[row] = old->norms[r];
     if (options_.quantization == Quantization::int8) {
-      std::memcpy(&codes_[size_t(slot) * dim], &codes_[size_t(last) * dim], dim);
-      scales_[slot] = scales_[last];
-      code_sums_[slot] = code_sums_[last];
+      std::memcpy(dense->codes.row(row), old->codes.row(r), dim);
+      dense->scales[row] = old->scales[r];
+      dense->code_sums[row] = old->code_sums[r];
     }
+    dense->ids[row] = old->ids[r];
+    dense->alive[row].store(1, std::memory_order_relaxed);
+    slot_of_[dense->ids[row]] = static_cast<uint32_t>(row);
+    ++row;
   }
-  ids_.pop_back();
-  vectors_.resize(vectors_.size() - dim);
-  norms_.pop_back();
-  if (options_.quantization == Quantization::int8) {
-    codes_.resize(codes_.size() - dim);
-    scales_.pop_back();
-    code_sums_.pop_back();
-  }
+  dense->count.store(row, std::memory_order_release);
+  table_.store(dense, std::memory_order_release);
+  epochs().retire(old);  // searches still scanning it keep it until they unpin
+}
+
+void ExactStore::maybe_compact() {
+  const Table* table = table_.load(std::memory_order_relaxed);
+  if (table->dead > 1024 && table->dead > live_.load(std::memory_order_relaxed)) compact_locked();
+  epochs().reclaim();
 }
 
 Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors, size_t count,
                        WriteMode mode) {
   const size_t dim = options_.dim;
   LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
   if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
-  for (size_t i = 0; i < count; ++i) {
-    auto found = slot_of_.find(ids[i]);
-    if (found != slot_of_.end()) {
-      write_slot(found->second, vectors + i * dim);  // upsert: later duplicates win
-    } else {
-      append_slot(ids[i], vectors + i * dim);
+  {
+    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    for (size_t i = 0; i < count; ++i) {
+      // An upsert appends the new vector and retires the old row: searches may be
+      // reading it. Later duplicates in a batch win.
+      auto found = slot_of_.find(ids[i]);
+      if (found != slot_of_.end()) kill_row(found->second);
+      append_row(ids[i], vectors + i * dim);
     }
   }
+  maybe_compact();
   return Status::ok();
 }
 
 Status ExactStore::remove(const std::vector<std::string>& ids) {
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
   LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
-  for (const std::string& id : ids) {
-    auto found = slot_of_.find(id);
-    if (found != slot_of_.end()) remove_slot(found->second);  // a repeated id is removed once
+  {
+    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    for (const std::string& id : ids) {
+      auto found = slot_of_.find(id);
+      if (found == slot_of_.end()) continue;  // a repeated id is removed once
+      kill_row(found->second);
+      slot_of_.erase(found);
+    }
   }
+  maybe_compact();
   return Status::ok();
 }
 
+void ExactStore::compact() {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  compact_locked();
+  epochs().reclaim();
+}
+
 Status ExactStore::get(const std::string& id, float* out) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  sync::EpochDomain::Guard pin(epochs());  // a compaction may retire the table meanwhile
+  std::shared_lock<std::shared_mutex> lock(map_mutex_);
   auto found = slot_of_.find(id);
   if (found == slot_of_.end()) return unknown_id(id);
-  std::memcpy(out, &vectors_[size_t(found->second) * options_.dim], options_.dim * sizeof(float));
+  // Under the map lock the row and the table agree (compaction renumbers under it too).
+  const Table* table = table_.load(std::memory_order_acquire);
+  std::memcpy(out, table->vectors.data() + size_t(found->second) * options_.dim, options_.dim * sizeof(float));
   return Status::ok();
 }
 
 bool ExactStore::contains(const std::string& id) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<std::shared_mutex> lock(map_mutex_);
   return slot_of_.count(id) != 0;
 }
 
 IndexStats ExactStore::stats() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  const Table* table = table_.load(std::memory_order_relaxed);
   IndexStats stats;
-  stats.items = ids_.size();
-  stats.vector_bytes = vectors_.capacity() * sizeof(float);
-  stats.index_bytes = norms_.capacity() * 4 + codes_.capacity() + scales_.capacity() * 4 + code_sums_.capacity() * 4;
-  for (const auto& id : ids_) stats.index_bytes += sizeof(std::string) + id.capacity() * 2 + 16;  // id + map entry
+  stats.items = live_.load();
+  stats.vector_bytes = table->vectors.capacity() * sizeof(float);
+  stats.index_bytes = table->norms.bytes() + table->codes.bytes() + table->scales.bytes() + table->code_sums.bytes() +
+                      table->alive.bytes() + table->ids.bytes();
+  for (size_t row = 0; row < table->count.load(); ++row) {
+    stats.index_bytes += table->ids[row].capacity() + sizeof(std::string) + 16;  // id + map entry
+  }
   return stats;
 }
 
-size_t ExactStore::size() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  return ids_.size();
-}
+size_t ExactStore::size() const { return live_.load(std::memory_order_relaxed); }
 
-float ExactStore::exact_distance(const float* query, float query_norm, uint32_t slot) const {
+float ExactStore::exact_distance(const Table& table, const float* query, float query_norm, size_t row) const {
   const kernels::KernelSet& k = kernels::active();
-  const float* row = &vectors_[size_t(slot) * options_.dim];
+  const float* vector = table.vectors.data() + row * options_.dim;
   switch (options_.metric) {
-    case Metric::l2: return k.l2sq_f32(query, row, options_.dim);
-    case Metric::inner_product: return 1.0f - k.dot_f32(query, row, options_.dim);
-    case Metric::cosine: return cosine_distance(k.dot_f32(query, row, options_.dim), query_norm, norms_[slot]);
+    case Metric::l2: return k.l2sq_f32(query, vector, options_.dim);
+    case Metric::inner_product: return 1.0f - k.dot_f32(query, vector, options_.dim);
+    case Metric::cosine: return cosine_distance(k.dot_f32(query, vector, options_.dim), query_norm, table.norms[row]);
   }
   return 0;
 }
 
 template <class Sink>
-void ExactStore::scan_f32(const float* query, float query_norm, Sink&& sink) const {
+void ExactStore::scan_f32(const Table& table, size_t count, const float* query, float query_norm, Sink&& sink) const {
   const kernels::KernelSet& k = kernels::active();
-  const size_t dim = options_.dim, count = ids_.size();
+  const size_t dim = options_.dim;
   const bool stream = count * dim * sizeof(float) > kStreamScanBytes;
+  const float* vectors = table.vectors.data();  // after the count: holds every row below it
   float distances[kScanBlock];
-  for (size_t first = 0; first < count; first += kScanBlock) {
-    const size_t rows = std::min(kScanBlock, count - first);
-    const float* block = &vectors_[first * dim];
+  for (size_t first = 0; first < count;) {
+    // Blocks stay inside one chunk of the per-row arrays.
+    const size_t rows = std::min({kScanBlock, count - first, table.norms.run(first)});
+    const float* block = vectors + first * dim;
     if (options_.metric == Metric::l2) {
       if (stream) {
         kernels::l2sq_f32_rows_stream(k, query, block, rows, dim, dim, distances);
@@ -192,13 +273,14 @@ void ExactStore::scan_f32(const float* query, float query_norm, Sink&& sink) con
       } else {
         k.dot_f32_rows(query, block, rows, dim, dim, distances);
       }
+      const float* norms = table.norms.row(first);
       for (size_t r = 0; r < rows; ++r) {
-        distances[r] = options_.metric == Metric::cosine
-                           ? cosine_distance(distances[r], query_norm, norms_[first + r])
-                           : 1.0f - distances[r];
+        distances[r] = options_.metric == Metric::cosine ? cosine_distance(distances[r], query_norm, norms[r])
+                                                         : 1.0f - distances[r];
       }
     }
-    for (size_t r = 0; r < rows; ++r) sink(distances[r], static_cast<uint32_t>(first + r));
+    for (size_t r = 0; r < rows; ++r) sink(distances[r], first + r);
+    first += rows;
   }
 }
 
@@ -209,13 +291,21 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
   LOCI_RETURN_IF_ERROR(check_vector(query, options_.dim, "query", SIZE_MAX));
   const size_t dim = options_.dim;
   const float query_norm = vector_norm(query, dim);
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  const size_t count = ids_.size();
+  // No lock: the pin keeps the table (and any region its vectors moved out of) alive.
+  sync::EpochDomain::Guard pin(epochs());
+  const Table& table = *table_.load(std::memory_order_acquire);
+  const size_t count = table.count.load(std::memory_order_acquire);
+  auto live = [&table](size_t row) { return table.alive[row].load(std::memory_order_acquire) != 0; };
+  // One extra result per possible duplicate: an item upserted during the search may be
+  // met in its old row (live when checked) and its new one.
+  const size_t keep = params.k + 2;
   std::vector<Candidate> best;
 
   if (options_.quantization == Quantization::none || params.exact) {
-    TopK top(params.k);
-    scan_f32(query, query_norm, [&](float distance, uint32_t slot) { top.push(distance, slot); });
+    TopK top(keep);
+    scan_f32(table, count, query, query_norm, [&](float distance, size_t row) {
+      if (distance < top.threshold() && live(row)) top.push(distance, static_cast<uint32_t>(row));
+    });
     best = top.take_sorted();
   } else {
     // INT8 scan: estimated distances pick the candidates, f32 decides their order.
@@ -229,41 +319,59 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
     TopK candidates(depth);
     int32_t dots[kScanBlock];
     const float query_norm_sq = query_norm * query_norm;
-    for (size_t first = 0; first < count; first += kScanBlock) {
-      const size_t rows = std::min(kScanBlock, count - first);
+    for (size_t first = 0; first < count;) {
+      const size_t rows = std::min({kScanBlock, count - first, table.codes.run(first)});
+      const int8_t* codes = table.codes.row(first);
+      const int32_t* code_sums = table.code_sums.row(first);
       if (count * dim > kStreamScanBytes) {
-        kernels::dot_i8_rows_stream(k, prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
+        kernels::dot_i8_rows_stream(k, prepared, codes, rows, dim, dim, code_sums, dots);
       } else {
-        k.dot_i8_rows(prepared, &codes_[first * dim], rows, dim, dim, &code_sums_[first], dots);
+        k.dot_i8_rows(prepared, codes, rows, dim, dim, code_sums, dots);
       }
+      const float* scales = table.scales.row(first);
+      const float* norms = table.norms.row(first);
       for (size_t r = 0; r < rows; ++r) {
-        const size_t slot = first + r;
-        const float dot = q.scale * scales_[slot] * float(dots[r]);
+        const float dot = q.scale * scales[r] * float(dots[r]);
         float estimate;
         switch (options_.metric) {
-          case Metric::l2: estimate = query_norm_sq + norms_[slot] * norms_[slot] - 2 * dot; break;
+          case Metric::l2: estimate = query_norm_sq + norms[r] * norms[r] - 2 * dot; break;
           case Metric::inner_product: estimate = 1.0f - dot; break;
-          default: estimate = cosine_distance(dot, query_norm, norms_[slot]); break;
+          default: estimate = cosine_distance(dot, query_norm, norms[r]); break;
         }
-        candidates.push(estimate, static_cast<uint32_t>(slot));
+        if (estimate < candidates.threshold() && live(first + r)) candidates.push(estimate, static_cast<uint32_t>(first + r));
       }
+      first += rows;
     }
-    TopK top(params.k);
-    for (const Candidate& c : candidates.take_sorted()) top.push(exact_distance(query, query_norm, c.slot), c.slot);
+    TopK top(keep);
+    for (const Candidate& c : candidates.take_sorted()) top.push(exact_distance(table, query, query_norm, c.slot), c.slot);
     best = top.take_sorted();
   }
 
   hits->clear();
-  hits->reserve(best.size());
-  for (const Candidate& c : best) hits->push_back({ids_[c.slot], c.distance});
+  hits->reserve(std::min(best.size(), params.k));
+  bool any_dead = false;  // only then can an id appear twice (see `keep`)
+  for (const Candidate& c : best) any_dead |= !live(c.slot);
+  for (const Candidate& c : best) {
+    if (hits->size() == params.k) break;
+    const std::string& id = table.ids[c.slot];
+    bool duplicate = false;
+    if (any_dead) {
+      for (const SearchHit& hit : *hits) duplicate |= hit.id == id;
+    }
+    if (!duplicate) hits->push_back({id, c.distance});
+  }
   return Status::ok();
 }
 
 Status ExactStore::save(ImageWriter* writer) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  // Rows are dense: every slot is a live item.
-  LOCI_RETURN_IF_ERROR(writer->slots(ids_.size(), [this](size_t slot) { return SlotRecord{&ids_[slot], 0, true}; }));
-  return writer->vectors(vectors_.data(), ids_.size());
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  // The image holds live rows only: drop dead ones first. Compaction changes no item,
+  // and writes are held off while a checkpoint saves (vector_index.h).
+  const_cast<ExactStore*>(this)->compact_locked();
+  const Table& table = *table_.load(std::memory_order_relaxed);
+  const size_t count = table.count.load(std::memory_order_relaxed);
+  LOCI_RETURN_IF_ERROR(writer->slots(count, [&table](size_t row) { return SlotRecord{&table.ids[row], 0, true}; }));
+  return writer->vectors(table.vectors.data(), count);
 }
 
 Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, std::unique_ptr<ExactStore>* result) {
@@ -274,31 +382,31 @@ Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, s
   std::vector<uint8_t> alive;
   LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
   const size_t count = ids.size();
-  LOCI_RETURN_IF_ERROR(reader->vectors(count, &store->vectors_));
+  // No search can run yet: the table is filled in place.
+  Table* table = store->table_.load(std::memory_order_relaxed);
+  LOCI_RETURN_IF_ERROR(reader->vectors(count, &table->vectors));
+  store->grow(table, count);
   store->slot_of_.reserve(count);
-  for (size_t slot = 0; slot < count; ++slot) {
-    if (!alive[slot] || ids[slot].empty()) {
-      return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(slot) + " is not a live item");
+  for (size_t row = 0; row < count; ++row) {
+    if (!alive[row] || ids[row].empty()) {
+      return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(row) + " is not a live item");
     }
-    if (!store->slot_of_.emplace(ids[slot], static_cast<uint32_t>(slot)).second) {
-      return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + ids[slot]);
+    if (!store->slot_of_.emplace(ids[row], static_cast<uint32_t>(row)).second) {
+      return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + ids[row]);
     }
-  }
-  store->ids_ = std::move(ids);
-  store->norms_.resize(count);
-  if (options.quantization == Quantization::int8) {
-    store->codes_.resize(count * options.dim);
-    store->scales_.resize(count);
-    store->code_sums_.resize(count);
+    table->ids[row] = std::move(ids[row]);
+    table->alive[row].store(1, std::memory_order_relaxed);
   }
   // Norms and codes are derived, not stored: recompute them on both cores.
-  ExactStore* raw = store.get();
-  auto derive_range = [raw](size_t first, size_t last) {
-    for (size_t slot = first; slot < last; ++slot) raw->derive_slot(static_cast<uint32_t>(slot));
+  const ExactStore* raw = store.get();
+  auto derive_range = [raw, table](size_t first, size_t last) {
+    for (size_t row = first; row < last; ++row) raw->derive_row(table, row);
   };
   std::thread helper(derive_range, count / 2, count);
   derive_range(0, count / 2);
   helper.join();
+  table->count.store(count, std::memory_order_release);
+  store->live_.store(count);
   *result = std::move(store);
   return Status::ok();
 }

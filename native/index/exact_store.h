@@ -1,17 +1,26 @@
 // The exact (flat) store: every vector scanned for every query. It is the correctness
 // oracle for the Atlas index and the baseline in every benchmark, so it favours being
-// right over being clever: rows are dense (a delete moves the last row into the hole),
-// and every method takes the store's lock (shared for reads, exclusive for writes).
+// right over being clever.
 //
 // Two scan modes:
 //  - f32: exact distances from the f32 row kernels.
 //  - int8 (Quantization::int8): the i8 row kernels estimate distances from per-vector
 //    quantized codes, the best `rerank` candidates are re-scored with f32, and the top k
 //    of those are returned with exact distances.
+//
+// Concurrency: searches take no lock. Rows live in a Table that searches read under an
+// epoch pin (sync/epoch.h): a row below the table's published count never changes,
+// except its live flag. Writers (serialised by write_mutex_) append rows, clear live
+// flags (a delete; an upsert appends the new vector and clears the old row), and once
+// dead rows outnumber live ones, copy the live rows into a new dense Table, publish it
+// and retire the old one. A search therefore returns each item as it was at some moment
+// during the search, with its exact distance.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -20,6 +29,7 @@
 #include "common/status.h"
 #include "index/metric.h"
 #include "index/vector_index.h"
+#include "sync/stable_array.h"
 
 namespace loci::index {
 
@@ -35,6 +45,7 @@ class ExactStore final : public VectorIndex {
   static Status create(const ExactStoreOptions& options, std::unique_ptr<ExactStore>* store);
   /// Loads a store saved by save(); CORRUPT if the image is inconsistent.
   static Status load(const ExactStoreOptions& options, ImageReader* reader, std::unique_ptr<ExactStore>* store);
+  ~ExactStore() override;
 
   /// Adds `count` vectors (row-major, count * dim floats). All or nothing: if any id or
   /// vector is invalid (or, for insert, already present), nothing is written.
@@ -50,33 +61,49 @@ class ExactStore final : public VectorIndex {
   size_t size() const override;
   size_t dim() const override { return options_.dim; }
   IndexStats stats() const override;
-  /// The image: every row is a live slot (rows are dense), no tree.
+  /// The image: every row is a live slot (dead rows are compacted away first), no tree.
   Status save(ImageWriter* writer) const override;
+  /// Copies the live rows into a dense table when any row is dead.
+  void compact() override;
   const ExactStoreOptions& options() const { return options_; }
 
   /// The k nearest stored vectors to `query` (dim floats), nearest first.
   Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const override;
 
  private:
-  explicit ExactStore(const ExactStoreOptions& options) : options_(options) {}
-  void write_slot(uint32_t slot, const float* vector);
-  void derive_slot(uint32_t slot);  // norm and codes from the slot's stored vector
-  void append_slot(const std::string& id, const float* vector);
-  void remove_slot(uint32_t slot);
+  // The rows searches read. Rows below `count` are complete (released by the count) and
+  // never change while the table is published, except `alive`.
+  struct Table {
+    explicit Table(size_t dim) : codes(dim) {}
+    FloatBuffer vectors;                         // count * dim; mapped from the checkpoint after a reopen
+    sync::StableArray<std::string> ids;
+    sync::StableArray<float> norms;              // |v|, for cosine and the l2 estimate
+    sync::StableArray<int8_t> codes;             // int8 mode: a row of dim codes per slot
+    sync::StableArray<float> scales;             // int8 mode
+    sync::StableArray<int32_t> code_sums;        // int8 mode: the VNNI kernel's bias correction
+    sync::StableArray<std::atomic<uint8_t>> alive;
+    std::atomic<size_t> count{0};
+    size_t dead = 0;                             // writer only
+  };
+
+  explicit ExactStore(const ExactStoreOptions& options);
+  Table* new_table() const;
+  void grow(Table* table, size_t count) const;      // room for `count` rows (writer)
+  void derive_row(Table* table, size_t row) const;  // norm and codes from the row's vector
+  void append_row(const std::string& id, const float* vector);
+  void kill_row(size_t row);
+  void compact_locked();  // a dense copy of the live rows, published
+  void maybe_compact();   // when dead rows outnumber live ones
   template <class Sink>
-  void scan_f32(const float* query, float query_norm, Sink&& sink) const;
-  float exact_distance(const float* query, float query_norm, uint32_t slot) const;
+  void scan_f32(const Table& table, size_t count, const float* query, float query_norm, Sink&& sink) const;
+  float exact_distance(const Table& table, const float* query, float query_norm, size_t row) const;
 
   const ExactStoreOptions options_;
-  mutable std::shared_mutex mutex_;
-  // Invariant: every per-slot array has size() rows; slot_of_[ids_[s]] == s.
-  std::vector<std::string> ids_;
-  std::unordered_map<std::string, uint32_t> slot_of_;
-  FloatBuffer vectors_;             // size() * dim; mapped from the checkpoint after a reopen
-  std::vector<float> norms_;        // |v|, for cosine and the l2 estimate
-  std::vector<int8_t> codes_;       // int8 mode: size() * dim
-  std::vector<float> scales_;       // int8 mode
-  std::vector<int32_t> code_sums_;  // int8 mode: the VNNI kernel's bias correction
+  mutable std::mutex write_mutex_;        // serialises writers, save and stats
+  mutable std::shared_mutex map_mutex_;   // slot_of_ between writers and get()/contains()
+  std::unordered_map<std::string, uint32_t> slot_of_;  // live id -> row of the current table
+  std::atomic<Table*> table_{nullptr};
+  std::atomic<size_t> live_{0};
 };
 
 }  // namespace loci::index

@@ -9,6 +9,10 @@
 // publication of i (size() is released, so `i < size()` read by a reader is enough,
 // and so is any other release/acquire pair the owner uses, e.g. a leaf page's count).
 // Elements that are written while readers may read them must be atomics.
+//
+// A `width` > 1 makes each index a row of `width` elements (row(i)); rows of one chunk
+// are contiguous, and run(i) says how many follow row i in its chunk, so kernels can
+// scan blocks of rows that stay inside one chunk.
 #pragma once
 
 #include <atomic>
@@ -24,6 +28,7 @@ class StableArray {
   static constexpr unsigned kChunks = 40;         // room for 64 * (2^40 - 1) elements
 
   StableArray() = default;
+  explicit StableArray(size_t width) : width_(width) {}
   ~StableArray() {
     for (auto& chunk : chunks_) delete[] chunk.load(std::memory_order_relaxed);
   }
@@ -35,13 +40,22 @@ class StableArray {
 
   T& operator[](size_t i) { return element(i); }
   const T& operator[](size_t i) const { return const_cast<StableArray*>(this)->element(i); }
+  T* row(size_t i) { return &element(i); }
+  const T* row(size_t i) const { return &const_cast<StableArray*>(this)->element(i); }
+
+  /// Indexes from i to the end of i's chunk: [i, i + run(i)) are contiguous.
+  static size_t run(size_t i) {
+    const size_t j = i + (size_t(1) << kFirstChunkBits);
+    const unsigned high_bit = 63 - static_cast<unsigned>(__builtin_clzll(j));
+    return (size_t(2) << high_bit) - j;
+  }
 
   /// Writer only: grows to `count` elements (new ones value-initialised) and publishes
   /// the new size. Never shrinks: elements stay where readers may be looking.
   void grow_to(size_t count) {
     while (capacity_ < count) {
       const unsigned chunk = chunk_count_++;
-      chunks_[chunk].store(new T[chunk_size(chunk)](), std::memory_order_release);
+      chunks_[chunk].store(new T[chunk_size(chunk) * width_](), std::memory_order_release);
       capacity_ += chunk_size(chunk);
     }
     if (count > size_.load(std::memory_order_relaxed)) size_.store(count, std::memory_order_release);
@@ -56,7 +70,7 @@ class StableArray {
   }
 
   /// Bytes the chunks take (for stats).
-  size_t bytes() const { return capacity_ * sizeof(T); }
+  size_t bytes() const { return capacity_ * width_ * sizeof(T); }
 
  private:
   static size_t chunk_size(unsigned chunk) { return size_t(1) << (chunk + kFirstChunkBits); }
@@ -66,11 +80,12 @@ class StableArray {
     const size_t j = i + (size_t(1) << kFirstChunkBits);
     const unsigned high_bit = 63 - static_cast<unsigned>(__builtin_clzll(j));
     const unsigned chunk = high_bit - kFirstChunkBits;
-    return chunks_[chunk].load(std::memory_order_acquire)[j - (size_t(1) << high_bit)];
+    return chunks_[chunk].load(std::memory_order_acquire)[(j - (size_t(1) << high_bit)) * width_];
   }
 
   std::atomic<T*> chunks_[kChunks] = {};
   std::atomic<size_t> size_{0};
+  const size_t width_ = 1;
   size_t capacity_ = 0;       // writer only
   unsigned chunk_count_ = 0;  // writer only
 };

@@ -1,12 +1,12 @@
-// Atlas under concurrent use: reader threads search (approximate and exact) and get()
-// without a lock while one writer inserts, upserts, deletes, splits leaves and nodes,
-// rebuilds, compacts and saves. Run under ASan (no use after free) and TSan (no race,
+// Atlas and the exact store under concurrent use: reader threads search (approximate and
+// exact) and get() without a lock while one writer inserts, upserts, deletes, splits
+// leaves and nodes (Atlas), rebuilds (Atlas), compacts and saves. Run under ASan (no use after free) and TSan (no race,
 // scripts/test-tsan.sh). Every result must be valid: each returned id was live at some
 // moment during the search, its distance is exact for a vector the id had, results are
 // sorted and distinct, and get() returns a vector the id had.
 //
 // LOCI_STRESS_WRITES sets how many write operations the writer performs (default 6000;
-// the readers search until it is done). scripts/stress-atlas.sh runs it for longer.
+// the readers search until it is done). `scripts/stress-indexes.sh [writes]` runs it longer.
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "index/atlas.h"
+#include "index/exact_store.h"
 
 using namespace loci;
 using namespace loci::index;
@@ -122,7 +123,7 @@ void check_hits(const Model& model, const float* query, const std::vector<Search
   }
 }
 
-void writer_loop(Atlas* atlas, Model* model, size_t writes, uint32_t id_range, uint64_t seed, std::atomic<uint64_t>* saves) {
+void writer_loop(VectorIndex* index, Model* model, size_t writes, uint32_t id_range, uint64_t seed, std::atomic<uint64_t>* saves) {
   std::mt19937_64 rng(seed);
   std::vector<uint8_t> live(kIds, 0);
   auto tick = [&] { model->clock.fetch_add(1); };
@@ -146,7 +147,7 @@ void writer_loop(Atlas* atlas, Model* model, size_t writes, uint32_t id_range, u
         live[id] = 1;
       }
       if (ids.empty()) continue;
-      Status status = atlas->add(ids, vectors.data(), ids.size(), WriteMode::upsert);
+      Status status = index->add(ids, vectors.data(), ids.size(), WriteMode::upsert);
       CHECK_MSG(status.is_ok(), status.message());
     } else if (kind < 90) {
       std::vector<std::string> ids;
@@ -159,26 +160,26 @@ void writer_loop(Atlas* atlas, Model* model, size_t writes, uint32_t id_range, u
         numbers.push_back(id);
       }
       if (ids.empty()) continue;
-      Status status = atlas->remove(ids);
+      Status status = index->remove(ids);
       CHECK_MSG(status.is_ok(), status.message());
       tick();
       const uint64_t now = model->clock.load();
       for (uint32_t id : numbers) model->dead_since[id].store(now);
       continue;
     } else if (kind < 95) {
-      atlas->compact();
+      index->compact();
     } else if (kind < 98) {
       CountingImageWriter image;
-      CHECK(atlas->save(&image).is_ok());
+      CHECK(index->save(&image).is_ok());
       saves->fetch_add(1);
-    } else {
+    } else if (Atlas* atlas = dynamic_cast<Atlas*>(index)) {
       CHECK(atlas->rebuild().is_ok());
     }
     tick();
   }
 }
 
-void run_stress(uint64_t seed, size_t writes, uint32_t id_range, size_t readers) {
+std::unique_ptr<VectorIndex> make_atlas() {
   AtlasOptions options;
   options.dim = kDim;
   options.page_size = 4096;  // ~96 entries a leaf: many splits
@@ -186,6 +187,16 @@ void run_stress(uint64_t seed, size_t writes, uint32_t id_range, size_t readers)
   options.build_threads = 1;
   std::unique_ptr<Atlas> atlas;
   CHECK(Atlas::create(options, &atlas).is_ok());
+  return atlas;
+}
+
+std::unique_ptr<VectorIndex> make_exact(Quantization quantization) {
+  std::unique_ptr<ExactStore> store;
+  CHECK(ExactStore::create({kDim, Metric::l2, quantization}, &store).is_ok());
+  return store;
+}
+
+void run_stress(std::unique_ptr<VectorIndex> atlas, uint64_t seed, size_t writes, uint32_t id_range, size_t readers) {
   Model model;
   Failures failures;
   std::atomic<bool> stop{false};
@@ -229,13 +240,13 @@ void run_stress(uint64_t seed, size_t writes, uint32_t id_range, size_t readers)
   stop = true;
   for (auto& thread : threads) thread.join();
   CHECK(failures.count.load() == 0);
-  Status invariants = atlas->check_invariants();
+  Status invariants = atlas->check();
   CHECK_MSG(invariants.is_ok(), invariants.message());
   std::printf("  %zu writes, %llu searches, %llu gets, %llu saves, %zu live, %zu leaves\n", writes,
               static_cast<unsigned long long>(searches.load()), static_cast<unsigned long long>(gets.load()),
               static_cast<unsigned long long>(saves.load()), atlas->size(), atlas->stats().leaves);
   CHECK(searches.load() > 0);
-  CHECK(atlas->stats().leaves > 2);  // the writer did split leaves
+  if (dynamic_cast<Atlas*>(atlas.get())) CHECK(atlas->stats().leaves > 2);  // the writer did split leaves
 }
 
 size_t stress_writes() {
@@ -246,13 +257,20 @@ size_t stress_writes() {
 }  // namespace
 
 TEST(atlas_searches_stay_valid_while_one_writer_changes_the_tree) {
-  run_stress(loci::test::test_seed(), stress_writes(), kIds, 3);
+  run_stress(make_atlas(), loci::test::test_seed(), stress_writes(), kIds, 3);
 }
 
 TEST(atlas_reused_slots_never_show_a_reader_another_items_vector) {
   // Few ids, many deletes and re-adds: slots are freed and reused as fast as the grace
   // periods allow, while readers hold results from them.
-  run_stress(loci::test::test_seed() + 1, stress_writes() / 2, 300, 2);
+  run_stress(make_atlas(), loci::test::test_seed() + 1, stress_writes() / 2, 300, 2);
+}
+
+TEST(exact_store_searches_stay_valid_while_one_writer_changes_it) {
+  // Few ids and many upserts and deletes: dead rows pile up and the store compacts into
+  // new tables while readers scan the old ones.
+  run_stress(make_exact(Quantization::none), loci::test::test_seed() + 2, stress_writes() / 2, 400, 2);
+  run_stress(make_exact(Quantization::int8), loci::test::test_seed() + 3, stress_writes() / 2, 400, 2);
 }
 
 TEST(atlas_the_check_catches_an_invalid_hit) {
