@@ -15,6 +15,9 @@
 
 namespace loci::engine {
 
+// Not annotated (its lock is the engine's): `done` is read and written under
+// queue_mutex_; the leader sets `status` without it, before it sets `done`, and the
+// writer reads `status` only once it has seen `done`.
 struct PendingWrite {
   WriteBatch batch;
   Status status;
@@ -102,6 +105,30 @@ Status check_shape(const EngineOptions& options, const storage::Manifest& stored
   return Status::ok();
 }
 
+// The shape of a new store from open()'s options.
+Status shape_from_options(const EngineOptions& options, storage::Manifest* shape) {
+  if (options.dim == 0) return Status::error(StatusCode::invalid_argument, "dim is required to create a store");
+  shape->dim = static_cast<uint32_t>(options.dim);
+  shape->metric = static_cast<uint8_t>(options.metric < 0 ? 2 : options.metric);
+  shape->index = static_cast<uint8_t>(options.index < 0 ? 0 : options.index);
+  shape->quantization = static_cast<uint8_t>(options.quantization < 0 ? (shape->index == 1 ? 1 : 0) : options.quantization);
+  shape->page_size = static_cast<uint32_t>(shape->index == 1 ? (options.page_size ? options.page_size : 262144) : 0);
+  shape->fanout = static_cast<uint32_t>(shape->index == 1 ? (options.fanout ? options.fanout : 64) : 0);
+  return Status::ok();
+}
+
+// A MANIFEST's fields that never change once the store exists (Engine::shape()).
+storage::Manifest shape_of(const storage::Manifest& manifest) {
+  storage::Manifest shape;
+  shape.dim = manifest.dim;
+  shape.metric = manifest.metric;
+  shape.quantization = manifest.quantization;
+  shape.index = manifest.index;
+  shape.page_size = manifest.page_size;
+  shape.fanout = manifest.fanout;
+  return shape;
+}
+
 }  // namespace
 
 // ---- open -----------------------------------------------------------------------------
@@ -114,20 +141,17 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
   engine->options_ = options;
   engine->env_ = options.env ? options.env : storage::Env::posix();
   engine->dir_ = options.dir;
-  storage::Manifest& shape = engine->shape_;
-  auto set_shape_from_options = [&]() -> Status {
-    if (options.dim == 0) return Status::error(StatusCode::invalid_argument, "dim is required to create a store");
-    shape.dim = static_cast<uint32_t>(options.dim);
-    shape.metric = static_cast<uint8_t>(options.metric < 0 ? 2 : options.metric);
-    shape.index = static_cast<uint8_t>(options.index < 0 ? 0 : options.index);
-    shape.quantization = static_cast<uint8_t>(options.quantization < 0 ? (shape.index == 1 ? 1 : 0) : options.quantization);
-    shape.page_size = static_cast<uint32_t>(shape.index == 1 ? (options.page_size ? options.page_size : 262144) : 0);
-    shape.fanout = static_cast<uint32_t>(shape.index == 1 ? (options.fanout ? options.fanout : 64) : 0);
-    return engine->create_index();
-  };
+  // No other thread can reach the engine until open() returns; the lock is held so the
+  // analysis checks what open() fills in like any other write. Declared after `engine`:
+  // released before a failed open destroys it.
+  sync::MutexLock commit_lock(engine->commit_mutex_);
+  storage::Manifest manifest;
 
   if (engine->dir_.empty()) {
-    LOCI_RETURN_IF_ERROR(set_shape_from_options());
+    LOCI_RETURN_IF_ERROR(shape_from_options(options, &manifest));
+    engine->shape_ = shape_of(manifest);
+    engine->manifest_ = manifest;
+    LOCI_RETURN_IF_ERROR(engine->create_index());
     report->created = true;
     *result = std::move(engine);
     return Status::ok();
@@ -150,7 +174,7 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
   }
   LOCI_RETURN_IF_ERROR(env->create_dir(dir));
   LOCI_RETURN_IF_ERROR(env->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
-  Status read = storage::read_manifest(env, dir, &shape);
+  Status read = storage::read_manifest(env, dir, &manifest);
   if (read.code() == StatusCode::not_found) {
     // A new store, unless files of one exist (then the MANIFEST was lost). Files left by a
     // creation that crashed before its MANIFEST (an empty arena and WAL) are redone.
@@ -178,22 +202,27 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* resul
       }
     }
     if (options.dim == 0) return Status::error(StatusCode::invalid_argument, dir + " holds no Loci store: pass dim to create one");
-    LOCI_RETURN_IF_ERROR(set_shape_from_options());
-    shape.arena_gen = 1;
-    shape.wal_seq = 1;
-    shape.created_ms = now_ms();
+    LOCI_RETURN_IF_ERROR(shape_from_options(options, &manifest));
+    engine->shape_ = shape_of(manifest);
+    LOCI_RETURN_IF_ERROR(engine->create_index());
+    manifest.arena_gen = 1;
+    manifest.wal_seq = 1;
+    manifest.created_ms = now_ms();
     std::unique_ptr<storage::BlobArena> arena;
     LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, 1, &arena));
     engine->arena_ = std::move(arena);
-    shape.arena_bytes = engine->arena_->size();
-    LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, 1, shape.dim, &engine->wal_));
+    manifest.arena_bytes = engine->arena_->size();
+    LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, 1, manifest.dim, &engine->wal_));
     LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
-    shape.checkpoint_ms = now_ms();
-    LOCI_RETURN_IF_ERROR(storage::write_manifest(env, dir, shape));
+    manifest.checkpoint_ms = now_ms();
+    LOCI_RETURN_IF_ERROR(storage::write_manifest(env, dir, manifest));
+    engine->manifest_ = manifest;
     report->created = true;
   } else {
     LOCI_RETURN_IF_ERROR(read);
-    LOCI_RETURN_IF_ERROR(check_shape(options, shape));
+    LOCI_RETURN_IF_ERROR(check_shape(options, manifest));
+    engine->shape_ = shape_of(manifest);
+    engine->manifest_ = manifest;
     LOCI_RETURN_IF_ERROR(engine->load(report));
   }
   if (options.durability == Durability::interval) engine->syncer_ = std::thread([e = engine.get()] { e->sync_loop(); });
@@ -221,7 +250,7 @@ Status Engine::create_index() {
 Status Engine::load(OpenReport* report) {
   storage::Env* env = env_;
   const std::string& dir = dir_;
-  const storage::Manifest& s = shape_;
+  const storage::Manifest& s = manifest_;
   auto started = std::chrono::steady_clock::now();
   if (s.checkpoint_gen == 0) {
     LOCI_RETURN_IF_ERROR(create_index());
@@ -235,6 +264,7 @@ Status Engine::load(OpenReport* report) {
     // (its own id map, vectors, pages): both are mostly cache misses over 1M ids.
     uint64_t live_bytes = 0;
     std::thread item_table([this, &items, &live_bytes] {
+      sync::WriterLock lock(items_mutex_);  // uncontended: nothing else reads items_ during open
       items_.reserve(items.size());
       for (ItemRecord& item : items) {
         live_bytes += item.blob.footprint();
@@ -259,26 +289,29 @@ Status Engine::load(OpenReport* report) {
       index_ = std::move(atlas);
     }
     item_table.join();
-    arena_live_bytes_ = live_bytes;
-    // Each id in both tables is checked by verify (below); open checks the counts.
-    if (read_only_) {
-      for (const auto& entry : items_) {
-        if (!index_->contains(entry.first)) {
-          return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
-                                                        " at offset 0: item " + entry.first + " is not in the index");
+    {
+      sync::WriterLock lock(items_mutex_);
+      arena_live_bytes_ = live_bytes;
+      // Each id in both tables is checked by verify (below); open checks the counts.
+      if (read_only_) {
+        for (const auto& entry : items_) {
+          if (!index_->contains(entry.first)) {
+            return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
+                                                          " at offset 0: item " + entry.first + " is not in the index");
+          }
         }
       }
-    }
-    if (items_.size() != index_->size()) {
-      return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
-                                                    " at offset 0: item table and index disagree on the number of items");
+      if (items_.size() != index_->size()) {
+        return Status::error(StatusCode::corrupt, storage::join_path(dir, checkpoint_file_name("items", s.checkpoint_gen)) +
+                                                      " at offset 0: item table and index disagree on the number of items");
+      }
     }
     uint64_t bytes = 0;
     for (const char* kind : {"items", "vectors", "pages"}) {
       uint64_t size = 0;
       if (env->file_size(storage::join_path(dir, checkpoint_file_name(kind, s.checkpoint_gen)), &size).is_ok()) bytes += size;
     }
-    checkpoint_files_bytes_ = bytes;
+    checkpoint_files_bytes_.store(bytes, std::memory_order_relaxed);
   }
   std::unique_ptr<storage::BlobArena> arena;
   LOCI_RETURN_IF_ERROR(storage::BlobArena::open(env, dir, s.arena_gen, s.arena_bytes, &arena, read_only_));
@@ -288,15 +321,20 @@ Status Engine::load(OpenReport* report) {
   started = std::chrono::steady_clock::now();
   ReplayResult replay;
   LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
-                                  [this](WriteBatch& batch, uint64_t lsn) { return replay_batch(batch, lsn); }, &replay));
+                                  [this](WriteBatch& batch, uint64_t lsn) {
+                                    commit_mutex_.assert_held();  // replay_wal calls back on this thread, in this call
+                                    return replay_batch(batch, lsn);
+                                  },
+                                  &replay));
   LOCI_RETURN_IF_ERROR(replay_flush());
   LOCI_RETURN_IF_ERROR(arena_->flush());
   report->replay_ms = elapsed_ms(started);
   report->replayed_records = replay.records;
   report->replayed_bytes = replay.bytes;
   report->recovery_note = replay.note;
-  lsn_ = replay.last_lsn;
-  wal_bytes_since_checkpoint_ = replay.bytes;
+  lsn_.store(replay.last_lsn, std::memory_order_relaxed);
+  checkpoint_lsn_.store(s.checkpoint_lsn, std::memory_order_relaxed);
+  wal_bytes_since_checkpoint_.store(replay.bytes, std::memory_order_relaxed);
   if (read_only_) return Status::ok();
   LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, std::max(replay.last_seq, s.wal_seq) + 1, s.dim, &wal_));
   LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
@@ -367,14 +405,14 @@ Engine::~Engine() { close(); }
 std::shared_ptr<PendingWrite> Engine::submit(WriteBatch batch) {
   auto write = std::make_shared<PendingWrite>();
   write->batch = std::move(batch);
-  std::lock_guard<std::mutex> lock(queue_mutex_);
+  sync::MutexLock lock(queue_mutex_);
   queue_.push_back(write);
   return write;
 }
 
 Status Engine::commit(const std::shared_ptr<PendingWrite>& write) {
-  std::unique_lock<std::mutex> lock(queue_mutex_);
-  while (!write->done && leader_active_) queue_cv_.wait(lock);
+  sync::MutexLock lock(queue_mutex_);
+  while (!write->done && leader_active_) queue_cv_.wait(queue_mutex_);
   if (write->done) return write->status;
   // Lead: commit everything queued so far, in queue order (which is call order).
   leader_active_ = true;
@@ -382,7 +420,7 @@ Status Engine::commit(const std::shared_ptr<PendingWrite>& write) {
   lock.unlock();
   Status status;
   {
-    std::lock_guard<std::mutex> commit_lock(commit_mutex_);
+    sync::MutexLock commit_lock(commit_mutex_);
     status = commit_group(group);
   }
   lock.lock();
@@ -397,13 +435,13 @@ Status Engine::commit(const std::shared_ptr<PendingWrite>& write) {
 }
 
 Status Engine::poisoned() const {
-  std::lock_guard<std::mutex> lock(error_mutex_);
+  sync::MutexLock lock(error_mutex_);
   if (closed_) return Status::error(StatusCode::closed, "the store is closed: open it again with Store.open()");
   return background_error_;
 }
 
 void Engine::poison(const Status& status) {
-  std::lock_guard<std::mutex> lock(error_mutex_);
+  sync::MutexLock lock(error_mutex_);
   if (background_error_.is_ok()) {
     background_error_ = Status::error(status.code(), status.message() +
                                                          " (the store refuses writes until it is reopened; every write "
@@ -472,7 +510,7 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
       // Encoded in place after room for the record header, which is filled in after.
       const size_t start = records.size();
       records.append(storage::kRecordHeaderBytes, '\0');
-      batch.encode(lsn_ + 1 + b, shape_.dim, &records);
+      batch.encode(lsn_.load(std::memory_order_relaxed) + 1 + b, shape_.dim, &records);
       storage::seal_record(&records, start, kBatchRecordType);
     }
     Status io = arena_->append(blobs);
@@ -485,7 +523,7 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
     // No lock: the background syncer holds sync_mutex_ across its fsync, and a writer
     // must not wait for that.
     if (options_.durability == Durability::interval) wal_dirty_.store(true, std::memory_order_release);
-    wal_bytes_since_checkpoint_ += records.size();
+    wal_bytes_since_checkpoint_.fetch_add(records.size(), std::memory_order_relaxed);
   } else {
     for (size_t b = 0; b < valid.size(); ++b) refs[b].resize(valid[b]->batch.size());
   }
@@ -497,16 +535,17 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
       poison(internal);
       return internal;
     }
-    ++lsn_;
+    lsn_.fetch_add(1, std::memory_order_relaxed);
   }
   groups_.fetch_add(1, std::memory_order_relaxed);
   batches_.fetch_add(valid.size(), std::memory_order_relaxed);
-  if (durable() && wal_bytes_since_checkpoint_ > std::max(options_.checkpoint_bytes, checkpoint_files_bytes_ / 4)) {
+  if (durable() && wal_bytes_since_checkpoint_.load(std::memory_order_relaxed) >
+                       std::max(options_.checkpoint_bytes, checkpoint_files_bytes_.load(std::memory_order_relaxed) / 4)) {
     // The group's writes are durable already: a failed checkpoint does not fail them.
     // It leaves the previous checkpoint and the whole WAL in place (and poisons the
     // store where the write path's own files are in doubt); it is retried after
     // another checkpoint_bytes of writes.
-    if (!checkpoint_locked(false).is_ok()) wal_bytes_since_checkpoint_ = 0;
+    if (!checkpoint_locked(false).is_ok()) wal_bytes_since_checkpoint_.store(0, std::memory_order_relaxed);
   }
   return Status::ok();
 }
@@ -518,7 +557,7 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
     LOCI_RETURN_IF_ERROR(index_->add(batch.ids, batch.vector_data(), batch.size(),
                                      batch.op == BatchOp::upsert ? index::WriteMode::upsert : index::WriteMode::insert));
   }
-  std::unique_lock<std::shared_mutex> lock(items_mutex_);
+  sync::WriterLock lock(items_mutex_);
   for (size_t i = 0; i < batch.size(); ++i) {
     auto found = items_.find(batch.ids[i]);
     if (found != items_.end()) {
@@ -548,11 +587,11 @@ Status Engine::get(const std::string& id, float* vector, ItemView* item) const {
   ItemRecord record;
   std::shared_ptr<storage::BlobArena> arena;
   {
-    std::shared_lock<std::shared_mutex> lock(items_mutex_);
+    sync::ReaderLock lock(items_mutex_);
     auto found = items_.find(id);
     if (found == items_.end()) return index::unknown_id(id);
     record = found->second;
-    arena = arena_;
+    arena = arena_for_readers();
   }
   if (vector) LOCI_RETURN_IF_ERROR(index_->get(id, vector));
   if (item) {
@@ -573,13 +612,13 @@ Status Engine::checkpoint(bool compact) {
   if (!durable()) return poisoned();
   LOCI_RETURN_IF_ERROR(poisoned());
   // Hold the write queue like a group leader would.
-  std::unique_lock<std::mutex> lock(queue_mutex_);
-  while (leader_active_) queue_cv_.wait(lock);
+  sync::MutexLock lock(queue_mutex_);
+  while (leader_active_) queue_cv_.wait(queue_mutex_);
   leader_active_ = true;
   lock.unlock();
   Status status;
   {
-    std::lock_guard<std::mutex> commit_lock(commit_mutex_);
+    sync::MutexLock commit_lock(commit_mutex_);
     status = checkpoint_locked(compact);  // poisons the store itself where it must
   }
   lock.lock();
@@ -591,7 +630,7 @@ Status Engine::checkpoint(bool compact) {
 Status Engine::checkpoint_locked(bool compact) {
   storage::Env* env = env_;
   const std::string& dir = dir_;
-  storage::Manifest next = shape_;
+  storage::Manifest next = manifest_;
   // Failures fall in two kinds. Writing the new generation's own files can fail and
   // leave everything as it was: the new files are removed and writes go on. A failure
   // on a file the write path shares (the arena's fsync), or one that leaves unknown
@@ -614,7 +653,7 @@ Status Engine::checkpoint_locked(bool compact) {
     // The old file's records stay the only copy until this checkpoint commits (and for
     // good if it fails): make them durable before writes move on to the new file, or a
     // machine crash could keep later records and lose these (a hole in the LSNs).
-    std::lock_guard<std::mutex> lock(sync_mutex_);
+    sync::MutexLock lock(sync_mutex_);
     Status synced = wal_->sync();
     if (!synced.is_ok()) {
       env->remove_file(storage::join_path(wal_dir(dir), wal_file_name(new_wal->seq())));
@@ -628,19 +667,20 @@ Status Engine::checkpoint_locked(bool compact) {
 
   // 2. Items in a stable order, and the arena: synced, or collected into a new generation.
   std::vector<ItemRecord> items;
+  uint64_t dead = 0;
   {
-    std::shared_lock<std::shared_mutex> lock(items_mutex_);
+    sync::ReaderLock lock(items_mutex_);
     items.reserve(items_.size());
     for (const auto& entry : items_) {
       items.push_back(entry.second);
       items.back().id = entry.first;
     }
+    dead = arena_->size() - storage::kFileHeaderBytes - arena_live_bytes_;
   }
   std::sort(items.begin(), items.end(), [](const ItemRecord& a, const ItemRecord& b) { return a.blob.offset < b.blob.offset; });
-  const uint64_t dead = arena_->size() - storage::kFileHeaderBytes - arena_live_bytes_;
   std::unique_ptr<storage::BlobArena> new_arena;
   if (compact || (dead > kArenaCollectMinDead && dead * 2 > arena_->size())) {
-    LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, shape_.arena_gen + 1, &new_arena));
+    LOCI_RETURN_IF_ERROR(storage::BlobArena::create(env, dir, manifest_.arena_gen + 1, &new_arena));
     std::string batch, text, meta;
     for (ItemRecord& item : items) {
       if (item.blob.empty()) continue;
@@ -665,13 +705,14 @@ Status Engine::checkpoint_locked(bool compact) {
   next.arena_live_bytes = live;
 
   // 3. The checkpoint files.
-  next.checkpoint_gen = shape_.checkpoint_gen + 1;
-  next.checkpoint_lsn = lsn_;
+  next.checkpoint_gen = manifest_.checkpoint_gen + 1;
+  next.checkpoint_lsn = lsn_.load(std::memory_order_relaxed);
   next.items = items.size();
   next.checkpoint_ms = now_ms();
   if (compact) index_->compact();
   std::unique_ptr<CheckpointWriter> writer;
-  Status written = CheckpointWriter::create(env, dir, {shape_.dim, shape_.index == 1 ? shape_.page_size : 0, next.checkpoint_gen, lsn_}, &writer);
+  Status written = CheckpointWriter::create(
+      env, dir, {shape_.dim, shape_.index == 1 ? shape_.page_size : 0, next.checkpoint_gen, next.checkpoint_lsn}, &writer);
   if (written.is_ok()) written = writer->items(items);
   if (written.is_ok()) written = index_->save(writer.get());
   if (written.is_ok()) written = writer->finish();
@@ -689,10 +730,11 @@ Status Engine::checkpoint_locked(bool compact) {
   }
 
   // 5. Switch in memory, then remove what the new MANIFEST no longer names.
-  const storage::Manifest previous = shape_;
-  shape_ = next;
+  const storage::Manifest previous = manifest_;
+  manifest_ = next;
+  checkpoint_lsn_.store(next.checkpoint_lsn, std::memory_order_relaxed);
   if (new_arena) {
-    std::unique_lock<std::shared_mutex> lock(items_mutex_);
+    sync::WriterLock lock(items_mutex_);
     for (const ItemRecord& item : items) items_[item.id].blob = item.blob;
     arena_ = std::move(new_arena);
     arena_live_bytes_ = live;
@@ -714,8 +756,8 @@ Status Engine::checkpoint_locked(bool compact) {
     uint64_t size = 0;
     if (env->file_size(storage::join_path(dir, checkpoint_file_name(kind, next.checkpoint_gen)), &size).is_ok()) bytes += size;
   }
-  checkpoint_files_bytes_ = bytes;
-  wal_bytes_since_checkpoint_ = 0;
+  checkpoint_files_bytes_.store(bytes, std::memory_order_relaxed);
+  wal_bytes_since_checkpoint_.store(0, std::memory_order_relaxed);
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
   return Status::ok();
 }
@@ -723,31 +765,39 @@ Status Engine::checkpoint_locked(bool compact) {
 // ---- background sync, close, stats -----------------------------------------------------
 
 void Engine::sync_loop() {
-  std::unique_lock<std::mutex> lock(sync_mutex_);
+  sync::MutexLock lock(sync_mutex_);
   while (!stop_syncer_) {
-    sync_cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_interval_ms));
+    sync_cv_.wait_for(sync_mutex_, std::chrono::milliseconds(options_.sync_interval_ms));
     if (stop_syncer_ || !wal_dirty_.exchange(false)) continue;
-    Status synced = wal_->sync();
+    Status synced = wal_for_syncer().sync();
     if (!synced.is_ok()) poison(synced);
   }
 }
 
 Status Engine::close() {
   {
-    std::lock_guard<std::mutex> lock(error_mutex_);
+    sync::MutexLock lock(error_mutex_);
     if (closed_) return Status::ok();
   }
+  bool writable = false;  // no WAL: verify, or an open that failed before creating it
+  {
+    sync::MutexLock lock(commit_mutex_);
+    writable = wal_ != nullptr;
+  }
   Status status;
-  if (durable() && wal_) {
+  if (durable() && writable) {
     // Writes are finished (the addon waits for them). A clean close leaves nothing to
     // replay, unless a write failed earlier (then the WAL is the safer record).
-    if (poisoned().is_ok() && lsn_ > shape_.checkpoint_lsn) status = checkpoint(false);
+    if (poisoned().is_ok() && lsn_.load(std::memory_order_relaxed) > checkpoint_lsn_.load(std::memory_order_relaxed)) {
+      status = checkpoint(false);
+    }
     {
-      std::lock_guard<std::mutex> lock(sync_mutex_);
+      sync::MutexLock lock(sync_mutex_);
       stop_syncer_ = true;
     }
     sync_cv_.notify_all();
     if (syncer_.joinable()) syncer_.join();
+    sync::MutexLock lock(commit_mutex_);
     if (poisoned().is_ok()) {
       Status synced = wal_->sync();
       if (status.is_ok()) status = synced;
@@ -755,7 +805,7 @@ Status Engine::close() {
     wal_->close();
   }
   {
-    std::lock_guard<std::mutex> lock(error_mutex_);
+    sync::MutexLock lock(error_mutex_);
     closed_ = true;
   }
   lock_.reset();
@@ -764,18 +814,27 @@ Status Engine::close() {
 
 EngineStats Engine::stats() const {
   EngineStats stats;
-  stats.lsn = lsn_;
-  stats.checkpoint_lsn = shape_.checkpoint_lsn;
-  stats.checkpoints = checkpoints_.load();
-  stats.groups = groups_.load();
-  stats.batches = batches_.load();
+  stats.lsn = lsn_.load(std::memory_order_relaxed);
+  stats.checkpoint_lsn = checkpoint_lsn_.load(std::memory_order_relaxed);
+  stats.checkpoints = checkpoints_.load(std::memory_order_relaxed);
+  stats.groups = groups_.load(std::memory_order_relaxed);
+  stats.batches = batches_.load(std::memory_order_relaxed);
   if (durable()) {
-    stats.wal_bytes = wal_bytes_since_checkpoint_;
-    stats.arena_bytes = arena_ ? arena_->size() : 0;
-    stats.arena_live_bytes = arena_live_bytes_;
-    stats.disk_bytes = checkpoint_files_bytes_ + stats.arena_bytes + stats.wal_bytes;
+    stats.wal_bytes = wal_bytes_since_checkpoint_.load(std::memory_order_relaxed);
+    {
+      sync::ReaderLock lock(items_mutex_);
+      std::shared_ptr<storage::BlobArena> arena = arena_for_readers();
+      stats.arena_bytes = arena ? arena->size() : 0;
+      stats.arena_live_bytes = arena_live_bytes_;
+    }
+    stats.disk_bytes = checkpoint_files_bytes_.load(std::memory_order_relaxed) + stats.arena_bytes + stats.wal_bytes;
   }
   return stats;
+}
+
+storage::Manifest Engine::manifest() const {
+  sync::MutexLock lock(commit_mutex_);
+  return manifest_;
 }
 
 }  // namespace loci::engine
@@ -801,25 +860,37 @@ Status Engine::verify(const std::string& dir, std::string* report, storage::Env*
     return Status::error(StatusCode::invalid_argument, dir + " is not a Loci store (it has no MANIFEST)");
   }
   LOCI_RETURN_IF_ERROR(engine->env_->lock(storage::join_path(dir, "LOCK"), &engine->lock_));
-  LOCI_RETURN_IF_ERROR(storage::read_manifest(engine->env_, dir, &engine->shape_));
+  storage::Manifest manifest;
+  LOCI_RETURN_IF_ERROR(storage::read_manifest(engine->env_, dir, &manifest));
+  // As in open(): the engine is this thread's alone; held for the analysis. Released
+  // before the engine is destroyed.
+  sync::MutexLock commit_lock(engine->commit_mutex_);
+  engine->shape_ = shape_of(manifest);
+  engine->manifest_ = manifest;
   OpenReport open;
   LOCI_RETURN_IF_ERROR(engine->load(&open));
   Status invariants = engine->index_->check();
   if (!invariants.is_ok()) return Status::error(StatusCode::corrupt, dir + ": index " + invariants.message());
   uint64_t blobs = 0;
+  size_t items = 0;
   std::string text, meta;
-  for (const auto& entry : engine->items_) {
-    if (entry.second.blob.empty()) continue;
-    LOCI_RETURN_IF_ERROR(engine->arena_->read(entry.second.blob, &text, &meta));
-    ++blobs;
+  {
+    sync::ReaderLock lock(engine->items_mutex_);
+    items = engine->items_.size();
+    for (const auto& entry : engine->items_) {
+      if (entry.second.blob.empty()) continue;
+      LOCI_RETURN_IF_ERROR(engine->arena_->read(entry.second.blob, &text, &meta));
+      ++blobs;
+    }
   }
-  const storage::Manifest& s = engine->shape_;
+  const storage::Manifest& s = manifest;
   *report = "MANIFEST: dim " + std::to_string(s.dim) + ", checkpoint " + std::to_string(s.checkpoint_gen) + " at LSN " +
-            std::to_string(s.checkpoint_lsn) + "\nitems: " + std::to_string(engine->items_.size()) +
+            std::to_string(s.checkpoint_lsn) + "\nitems: " + std::to_string(items) +
             " (index checked: " + std::to_string(engine->index_->size()) + " live)\nblobs: " + std::to_string(blobs) +
             " checked in " + engine->arena_->path() + "\nWAL: " + std::to_string(open.replayed_records) +
             " records after the checkpoint (" + std::to_string(open.replayed_bytes) + " bytes)\n";
   if (!open.recovery_note.empty()) *report += "note: a torn tail (an unacknowledged write cut by a crash) would be dropped at open:" + open.recovery_note + "\n";
+  sync::MutexLock error_lock(engine->error_mutex_);
   engine->closed_ = true;
   return Status::ok();
 }
@@ -836,10 +907,11 @@ struct SharedEngine {
   size_t users = 0;
 };
 
-// Never destroyed: worker threads may still use it while the process exits.
+// Never destroyed: worker threads may still use it while the process exits. Its mutex
+// comes before every engine mutex: release() closes an engine holding it.
 struct Registry {
-  std::mutex mutex;
-  std::unordered_map<std::string, SharedEngine> by_dir;  // key: the directory's real path
+  sync::Mutex mutex;
+  std::unordered_map<std::string, SharedEngine> by_dir GUARDED_BY(mutex);  // key: the directory's real path
 };
 
 Registry& registry() {
@@ -866,7 +938,7 @@ Status Engine::acquire(const EngineOptions& options, std::shared_ptr<Engine>* re
   }
   Registry& shared = registry();
   // Held across the open, so two threads opening one directory get one engine.
-  std::lock_guard<std::mutex> lock(shared.mutex);
+  sync::MutexLock lock(shared.mutex);
   const std::string key = canonical_dir(options.dir);
   auto found = shared.by_dir.find(key);
   if (found != shared.by_dir.end()) {
@@ -894,7 +966,7 @@ Status Engine::release(std::shared_ptr<Engine> engine) {
   Registry& shared = registry();
   // The last user closes under the registry lock, so an open of the same directory
   // from another thread waits for the close (and its LOCK release) instead of failing.
-  std::lock_guard<std::mutex> lock(shared.mutex);
+  sync::MutexLock lock(shared.mutex);
   auto found = shared.by_dir.find(engine->registry_key_);
   if (found == shared.by_dir.end() || found->second.engine != engine) return Status::ok();
   if (--found->second.users > 0) return Status::ok();

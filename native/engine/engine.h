@@ -8,14 +8,15 @@
 // the leader, commits every queued batch as one group (validate, blobs to the arena,
 // one WAL append, one fsync, apply in order) and wakes the others (group commit).
 // Reads (get, search through index()) run concurrently with writes.
+//
+// Locks (checked by clang -Wthread-safety, scripts/test-thread-safety.sh), in the order
+// they may be taken: commit_mutex_, then sync_mutex_ or items_mutex_, then error_mutex_.
+// queue_mutex_ is never held together with another. docs/architecture.md#locking.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -28,6 +29,7 @@
 #include "storage/blob_arena.h"
 #include "storage/env.h"
 #include "storage/manifest.h"
+#include "sync/thread_annotations.h"
 
 namespace loci::engine {
 
@@ -89,23 +91,29 @@ class Engine {
 
   /// Queues a batch (call on the thread that defines the order). Shape checks (dims,
   /// finite values, ids) must already be done; existence is checked at commit.
-  std::shared_ptr<PendingWrite> submit(WriteBatch batch);
+  std::shared_ptr<PendingWrite> submit(WriteBatch batch) EXCLUDES(queue_mutex_);
   /// Waits until the batch is committed (leading a group commit if no one is) and
   /// returns its outcome.
-  Status commit(const std::shared_ptr<PendingWrite>& write);
+  Status commit(const std::shared_ptr<PendingWrite>& write) EXCLUDES(queue_mutex_, commit_mutex_);
   /// submit + commit.
   Status write(WriteBatch batch) { return commit(submit(std::move(batch))); }
 
-  Status get(const std::string& id, float* vector, ItemView* item) const;
+  Status get(const std::string& id, float* vector, ItemView* item) const EXCLUDES(items_mutex_);
   const index::VectorIndex& index() const { return *index_; }
 
   /// Writes a checkpoint now. `compact`: also drop tombstones and collect the arena.
-  Status checkpoint(bool compact);
+  Status checkpoint(bool compact) EXCLUDES(queue_mutex_, commit_mutex_);
   /// Checkpoints (durable stores with changes), stops background work, releases the lock.
-  Status close();
+  Status close() EXCLUDES(queue_mutex_, commit_mutex_, sync_mutex_);
 
-  EngineStats stats() const;
+  /// Never waits for a group commit or a checkpoint (only for an item-table update).
+  EngineStats stats() const EXCLUDES(items_mutex_);
+  /// The store's shape: dim, metric, quantization, index, page_size and fanout (the
+  /// other fields are zero). Fixed at open, so any thread may read it without a lock.
   const storage::Manifest& shape() const { return shape_; }
+  /// A copy of the current MANIFEST (in memory: the shape). Waits for a group commit or
+  /// checkpoint in progress.
+  storage::Manifest manifest() const EXCLUDES(commit_mutex_);
   bool durable() const { return !dir_.empty(); }
 
   /// Checks every checksum and invariant of a closed store without changing it.
@@ -113,64 +121,79 @@ class Engine {
 
  private:
   Engine() = default;
+  // Fields without an annotation below are set while open() or verify() has the engine
+  // to itself and never change after (index_ is internally synchronised: writes reach it
+  // only from the commit_mutex_ holder). open() and verify() hold commit_mutex_ while
+  // they fill the engine in, so what they call is checked like everything else.
   Status create_index();
-  Status load(OpenReport* report);
-  Status commit_group(std::vector<std::shared_ptr<PendingWrite>>& group);
-  Status apply(WriteBatch& batch, const std::vector<storage::BlobRef>& refs);
+  Status load(OpenReport* report) REQUIRES(commit_mutex_);
+  Status commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) REQUIRES(commit_mutex_);
+  Status apply(WriteBatch& batch, const std::vector<storage::BlobRef>& refs) REQUIRES(commit_mutex_) EXCLUDES(items_mutex_);
   // Replay: consecutive batches of the same kind are applied as one (fewer, larger
   // index writes); `replay_pending_` collects them until replay_flush().
-  Status replay_batch(WriteBatch& batch, uint64_t lsn);
-  Status replay_flush();
-  WriteBatch replay_pending_;
-  std::vector<storage::BlobRef> replay_refs_;
-  std::unordered_set<std::string> replay_ids_;
-  Status checkpoint_locked(bool compact);
-  Status collect_arena();
-  void sync_loop();
-  Status poisoned() const;
-  void poison(const Status& status);
+  Status replay_batch(WriteBatch& batch, uint64_t lsn) REQUIRES(commit_mutex_);
+  Status replay_flush() REQUIRES(commit_mutex_);
+  Status checkpoint_locked(bool compact) REQUIRES(commit_mutex_) EXCLUDES(sync_mutex_, items_mutex_);
+  void sync_loop() EXCLUDES(sync_mutex_);
+  Status poisoned() const EXCLUDES(error_mutex_);
+  void poison(const Status& status) EXCLUDES(error_mutex_);
 
   storage::Env* env_ = nullptr;
   std::string dir_;
   EngineOptions options_;
-  storage::Manifest shape_;  // the current MANIFEST (durable) or the shape (in memory)
+  storage::Manifest shape_;  // see shape()
   std::unique_ptr<storage::FileLock> lock_;
   std::unique_ptr<index::VectorIndex> index_;
 
-  // Item table. Invariant: one entry per live item of the index.
-  mutable std::shared_mutex items_mutex_;
-  std::unordered_map<std::string, ItemRecord> items_;
-  uint64_t arena_live_bytes_ = 0;
-
-  // Write queue (group commit).
-  std::mutex queue_mutex_;
-  std::condition_variable queue_cv_;
-  std::deque<std::shared_ptr<PendingWrite>> queue_;
-  bool leader_active_ = false;
-
   // Held by the group leader and by checkpoints: one of them at a time touches the WAL,
   // the arena and the index's writes.
-  std::mutex commit_mutex_;
-  std::unique_ptr<WalWriter> wal_;
-  std::string group_records_, group_blobs_;  // a group's encoded WAL records and blobs
-  // Replaced by a collection (under items_mutex_); readers copy the pointer under that
-  // lock, so an arena they read from lives until they finish.
-  std::shared_ptr<storage::BlobArena> arena_;
-  uint64_t lsn_ = 0;
-  uint64_t wal_bytes_since_checkpoint_ = 0;
-  uint64_t checkpoint_files_bytes_ = 0;
+  mutable sync::Mutex commit_mutex_;
+  storage::Manifest manifest_ GUARDED_BY(commit_mutex_);  // the current MANIFEST (in memory: the shape)
+  WriteBatch replay_pending_ GUARDED_BY(commit_mutex_);
+  std::vector<storage::BlobRef> replay_refs_ GUARDED_BY(commit_mutex_);
+  std::unordered_set<std::string> replay_ids_ GUARDED_BY(commit_mutex_);
+  // Replaced only by checkpoint_locked(), which holds sync_mutex_ too (open() sets it
+  // before the syncer starts), so the syncer may use it holding sync_mutex_ alone:
+  // wal_for_syncer().
+  std::unique_ptr<WalWriter> wal_ GUARDED_BY(commit_mutex_);
+  std::string group_records_ GUARDED_BY(commit_mutex_);  // a group's encoded WAL records
+  std::string group_blobs_ GUARDED_BY(commit_mutex_);    // and blobs
+  // Replaced (by a collection) holding items_mutex_ too, so readers copy the pointer
+  // holding items_mutex_ alone (arena_for_readers()), and the arena they read from lives
+  // until they finish.
+  std::shared_ptr<storage::BlobArena> arena_ GUARDED_BY(commit_mutex_);
+  // Written only by the commit_mutex_ holder; atomic so stats() and close() read them
+  // without waiting for a group commit or a checkpoint (relaxed: each is one figure).
+  std::atomic<uint64_t> lsn_{0}, checkpoint_lsn_{0};  // checkpoint_lsn_: manifest_'s, published
+  std::atomic<uint64_t> wal_bytes_since_checkpoint_{0}, checkpoint_files_bytes_{0};
   std::atomic<uint64_t> checkpoints_{0}, groups_{0}, batches_{0};
 
+  WalWriter& wal_for_syncer() REQUIRES(sync_mutex_) NO_THREAD_SAFETY_ANALYSIS { return *wal_; }
+  std::shared_ptr<storage::BlobArena> arena_for_readers() const REQUIRES_SHARED(items_mutex_) NO_THREAD_SAFETY_ANALYSIS {
+    return arena_;
+  }
+
+  // Item table. Invariant: one entry per live item of the index.
+  mutable sync::SharedMutex items_mutex_ ACQUIRED_AFTER(commit_mutex_);
+  std::unordered_map<std::string, ItemRecord> items_ GUARDED_BY(items_mutex_);
+  uint64_t arena_live_bytes_ GUARDED_BY(items_mutex_) = 0;
+
+  // Write queue (group commit).
+  sync::Mutex queue_mutex_;
+  sync::CondVar queue_cv_;
+  std::deque<std::shared_ptr<PendingWrite>> queue_ GUARDED_BY(queue_mutex_);
+  bool leader_active_ GUARDED_BY(queue_mutex_) = false;
+
   // Durability `interval`: a thread fsyncs the WAL every sync_interval_ms.
-  std::mutex sync_mutex_;  // guards wal_ against rotation while the syncer uses it
-  std::condition_variable sync_cv_;
-  bool stop_syncer_ = false;
+  sync::Mutex sync_mutex_ ACQUIRED_AFTER(commit_mutex_);  // keeps wal_ from being replaced under the syncer
+  sync::CondVar sync_cv_;
+  bool stop_syncer_ GUARDED_BY(sync_mutex_) = false;
   std::atomic<bool> wal_dirty_{false};
   std::thread syncer_;
 
-  mutable std::mutex error_mutex_;
-  Status background_error_;
-  bool closed_ = false;
+  mutable sync::Mutex error_mutex_ ACQUIRED_AFTER(commit_mutex_, items_mutex_, sync_mutex_);
+  Status background_error_ GUARDED_BY(error_mutex_);
+  bool closed_ GUARDED_BY(error_mutex_) = false;
   bool read_only_ = false;  // verify: load and replay without changing a byte
   std::string registry_key_;  // set when shared through acquire()
 };

@@ -119,7 +119,7 @@ Status BlobArena::sync() {
 }
 
 Status BlobArena::mapping_covering(uint64_t end, std::shared_ptr<MappedFile>* mapping) const {
-  std::lock_guard<std::mutex> lock(map_mutex_);
+  sync::MutexLock lock(map_mutex_);
   if (!mapping_ || mapping_->size() < end) {
     std::unique_ptr<MappedFile> fresh;
     LOCI_RETURN_IF_ERROR(env_->map(path_, &fresh));

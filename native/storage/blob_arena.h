@@ -9,11 +9,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "common/status.h"
 #include "storage/env.h"
+#include "sync/thread_annotations.h"
 
 namespace loci::storage {
 
@@ -80,8 +80,10 @@ class BlobArena {
   std::string held_;           // appended by append_buffered, not yet written
   uint64_t cut_to_ = 0;        // if non-zero: truncate the file to this before writing
   bool read_only_ = false;
-  mutable std::mutex map_mutex_;
-  mutable std::shared_ptr<MappedFile> mapping_;
+  // The writer's fields above (file_, held_, cut_to_) have no lock of their own: the
+  // caller runs one writer at a time (the engine's commit_mutex_).
+  mutable sync::Mutex map_mutex_;
+  mutable std::shared_ptr<MappedFile> mapping_ GUARDED_BY(map_mutex_);
 };
 
 }  // namespace loci::storage

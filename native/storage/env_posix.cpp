@@ -11,11 +11,11 @@
 #include <cstring>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <utility>
 
 #include "storage/env.h"
 #include "storage/errno_name.h"
+#include "sync/thread_annotations.h"
 
 namespace loci::storage {
 namespace {
@@ -175,12 +175,12 @@ class HeldLocks {
     static HeldLocks* held = new HeldLocks();  // never destroyed: locks may outlive main()
     return *held;
   }
-  std::mutex mutex;
+  sync::Mutex mutex;
   // The pid that took each lock. A child made by fork() inherits this map but not the
   // fcntl locks, so entries recorded by another pid are stale and ignored.
-  std::map<FileIdentity, pid_t> owners;  // guarded by mutex
+  std::map<FileIdentity, pid_t> owners GUARDED_BY(mutex);
 
-  bool held_by_this_process(const FileIdentity& identity) const {
+  bool held_by_this_process(const FileIdentity& identity) const REQUIRES(mutex) {
     auto found = owners.find(identity);
     return found != owners.end() && found->second == ::getpid();
   }
@@ -191,7 +191,7 @@ class PosixFileLock final : public FileLock {
   PosixFileLock(int fd, FileIdentity identity) : fd_(fd), identity_(identity), owner_(::getpid()) {}
   ~PosixFileLock() override {
     HeldLocks& held = HeldLocks::instance();
-    std::lock_guard<std::mutex> guard(held.mutex);
+    sync::MutexLock guard(held.mutex);
     // Close before forgetting, under the mutex: once forgotten another thread may lock
     // the file again, and a later close of this descriptor would drop its fcntl lock.
     ::close(fd_);
@@ -373,7 +373,7 @@ class PosixEnv final : public Env {
 
   Status lock(const std::string& path, std::unique_ptr<FileLock>* lock) override {
     HeldLocks& held = HeldLocks::instance();
-    std::lock_guard<std::mutex> guard(held.mutex);
+    sync::MutexLock guard(held.mutex);
 
     // Refuse this process's own second lock before opening the file: opening and then
     // closing it would silently drop the lock the first holder has.

@@ -66,7 +66,7 @@ class FaultWritableFile final : public WritableFile {
 }  // namespace
 
 void FaultInjectionEnv::fail(FaultOp op, uint64_t successes, int error_number, uint64_t times) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   Fault& fault = faults_[op];
   fault = Fault();
   fault.successes = successes;
@@ -76,18 +76,18 @@ void FaultInjectionEnv::fail(FaultOp op, uint64_t successes, int error_number, u
 }
 
 void FaultInjectionEnv::clear_faults() {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   faults_.clear();
 }
 
 uint64_t FaultInjectionEnv::calls(FaultOp op) const {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   auto found = calls_.find(op);
   return found == calls_.end() ? 0 : found->second;
 }
 
 Status FaultInjectionEnv::check(FaultOp op, const std::string& path) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   return check_locked(op, path);
 }
 
@@ -110,7 +110,7 @@ Status FaultInjectionEnv::check_locked(FaultOp op, const std::string& path) {
 }
 
 void FaultInjectionEnv::note_synced(const std::string& path, uint64_t size) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   synced_size_[path] = size;
 }
 
@@ -131,7 +131,7 @@ void FaultInjectionEnv::move_tracking_locked(const std::string& from, const std:
 }
 
 Status FaultInjectionEnv::new_writable(const std::string& path, bool truncate, std::unique_ptr<WritableFile>* file) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   bool existed = base_->exists(path);
   if (!existed) LOCI_RETURN_IF_ERROR(check_locked(FaultOp::create, path));
   std::unique_ptr<WritableFile> base_file;
@@ -170,7 +170,7 @@ Status FaultInjectionEnv::list_dir(const std::string& dir, std::vector<std::stri
 Status FaultInjectionEnv::create_dir(const std::string& dir) { return base_->create_dir(dir); }
 
 Status FaultInjectionEnv::remove_file(const std::string& path) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   LOCI_RETURN_IF_ERROR(base_->remove_file(path));
   synced_size_.erase(path);
   created_since_dir_sync_.erase(path);
@@ -183,7 +183,7 @@ Status FaultInjectionEnv::remove_file(const std::string& path) {
 }
 
 Status FaultInjectionEnv::rename(const std::string& from, const std::string& to) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   LOCI_RETURN_IF_ERROR(check_locked(FaultOp::rename, from + " -> " + to));
   PendingRename pending;
   pending.from = from;
@@ -206,7 +206,7 @@ Status FaultInjectionEnv::rename(const std::string& from, const std::string& to)
 }
 
 Status FaultInjectionEnv::truncate(const std::string& path, uint64_t size) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   LOCI_RETURN_IF_ERROR(base_->truncate(path, size));
   // Pessimistic: the cut is taken as durable, and whatever was synced beyond it is gone.
   auto synced = synced_size_.find(path);
@@ -215,7 +215,7 @@ Status FaultInjectionEnv::truncate(const std::string& path, uint64_t size) {
 }
 
 Status FaultInjectionEnv::sync_dir(const std::string& dir) {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   LOCI_RETURN_IF_ERROR(check_locked(FaultOp::sync_dir, dir));
   LOCI_RETURN_IF_ERROR(base_->sync_dir(dir));
   std::string synced_dir = normalize_dir(dir);
@@ -234,7 +234,7 @@ Status FaultInjectionEnv::lock(const std::string& path, std::unique_ptr<FileLock
 }
 
 Status FaultInjectionEnv::simulate_crash() {
-  std::lock_guard<std::mutex> guard(mutex_);
+  sync::MutexLock guard(mutex_);
   // Keep going after an error so the disk ends as close to the crash state as possible;
   // report the first error.
   Status first_error;

@@ -22,12 +22,12 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "storage/env.h"
+#include "sync/thread_annotations.h"
 
 namespace loci::storage {
 
@@ -83,17 +83,16 @@ class FaultInjectionEnv final : public Env {
     bool restore_replaced = false;        // `to` existed durably before the rename
     std::string replaced_contents;        // its durable bytes, written back on a crash
   };
-  Status check_locked(FaultOp op, const std::string& path);  // requires mutex_
-  void move_tracking_locked(const std::string& from, const std::string& to);  // requires mutex_
+  Status check_locked(FaultOp op, const std::string& path) REQUIRES(mutex_);
+  void move_tracking_locked(const std::string& from, const std::string& to) REQUIRES(mutex_);
 
   Env* base_;
-  mutable std::mutex mutex_;
-  std::map<FaultOp, Fault> faults_;
-  std::map<FaultOp, uint64_t> calls_;
-  std::map<std::string, uint64_t> synced_size_;      // files written through this Env
-  std::set<std::string> created_since_dir_sync_;     // new files whose dir entry is not durable
-  std::vector<PendingRename> pending_renames_;       // oldest first
-  // Every member after mutex_ is guarded by it.
+  mutable sync::Mutex mutex_;
+  std::map<FaultOp, Fault> faults_ GUARDED_BY(mutex_);
+  std::map<FaultOp, uint64_t> calls_ GUARDED_BY(mutex_);
+  std::map<std::string, uint64_t> synced_size_ GUARDED_BY(mutex_);   // files written through this Env
+  std::set<std::string> created_since_dir_sync_ GUARDED_BY(mutex_);  // new files whose dir entry is not durable
+  std::vector<PendingRename> pending_renames_ GUARDED_BY(mutex_);    // oldest first
 };
 
 }  // namespace loci::storage

@@ -21,8 +21,8 @@ std::atomic<uint64_t> next_domain_id{1};
 // Domains alive now, so a thread that exits (or moves to another domain) gives its slot
 // back only to a domain that still exists. Never destroyed: threads exit late.
 struct LiveDomains {
-  std::mutex mutex;
-  std::unordered_set<uint64_t> ids;
+  Mutex mutex;
+  std::unordered_set<uint64_t> ids GUARDED_BY(mutex);
 };
 LiveDomains& live_domains() {
   static LiveDomains* live = new LiveDomains();
@@ -39,7 +39,7 @@ struct EpochDomain::ThreadState {
   void leave() {
     if (!domain || slot == SIZE_MAX) return;
     LiveDomains& live = live_domains();
-    std::lock_guard<std::mutex> lock(live.mutex);
+    MutexLock lock(live.mutex);
     if (live.ids.count(domain_id)) domain->release_slot(slot);
     domain = nullptr;
     slot = SIZE_MAX;
@@ -54,17 +54,17 @@ EpochDomain& EpochDomain::global() {
 
 EpochDomain::EpochDomain() : id_(next_domain_id.fetch_add(1)) {
   LiveDomains& live = live_domains();
-  std::lock_guard<std::mutex> lock(live.mutex);
+  MutexLock lock(live.mutex);
   live.ids.insert(id_);
 }
 
 EpochDomain::~EpochDomain() {
   {
     LiveDomains& live = live_domains();
-    std::lock_guard<std::mutex> lock(live.mutex);
+    MutexLock lock(live.mutex);
     live.ids.erase(id_);
   }
-  std::lock_guard<std::mutex> lock(retired_mutex_);
+  MutexLock lock(retired_mutex_);
   for (const Retired& item : retired_) item.free_object(item.object);
   retired_.clear();
 }
@@ -121,7 +121,7 @@ void EpochDomain::unpin() {
 
 void EpochDomain::retire(void* object, void (*free_object)(void*)) {
   const uint64_t tag = epoch_.fetch_add(1);  // readers pinning from now on cannot reach it
-  std::lock_guard<std::mutex> lock(retired_mutex_);
+  MutexLock lock(retired_mutex_);
   retired_.push_back({object, free_object, tag});
 }
 
@@ -139,7 +139,7 @@ size_t EpochDomain::reclaim() {
   const uint64_t oldest = oldest_pinned();
   std::vector<Retired> ready;
   {
-    std::lock_guard<std::mutex> lock(retired_mutex_);
+    MutexLock lock(retired_mutex_);
     auto keep = std::partition(retired_.begin(), retired_.end(), [oldest](const Retired& item) { return item.tag >= oldest; });
     ready.assign(keep, retired_.end());
     retired_.erase(keep, retired_.end());
@@ -149,7 +149,7 @@ size_t EpochDomain::reclaim() {
 }
 
 size_t EpochDomain::retired() const {
-  std::lock_guard<std::mutex> lock(retired_mutex_);
+  MutexLock lock(retired_mutex_);
   return retired_.size();
 }
 

@@ -17,8 +17,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <vector>
+
+#include "sync/thread_annotations.h"
 
 namespace loci::sync {
 
@@ -96,8 +97,8 @@ class EpochDomain {
   std::atomic<uint64_t> epoch_{1};
   Slot slots_[kMaxThreads];
   std::atomic<size_t> slot_limit_{0};  // slots [0, limit) may be taken
-  mutable std::mutex retired_mutex_;
-  std::vector<Retired> retired_;  // guarded by retired_mutex_
+  mutable Mutex retired_mutex_;
+  std::vector<Retired> retired_ GUARDED_BY(retired_mutex_);
 };
 
 }  // namespace loci::sync
