@@ -116,15 +116,15 @@ float Atlas::estimate(float dot, float query_norm, float row_norm) const {
 Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
   const size_t dim = options_.dim;
   LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
+  sync::MutexLock lock(write_mutex_);
   // A batch at least as large as the store: rebuild rather than insert one by one, so a
   // store filled in batches of any size gets the bulk build's balanced tree.
   const bool bulk = count >= std::max<size_t>(live_count_, 2 * layout_.capacity);
   std::vector<uint32_t> written;
   written.reserve(count);
   {
-    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    sync::WriterLock map_lock(map_mutex_);
+    if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
     for (size_t i = 0; i < count; ++i) {
       // An upsert takes a fresh slot: searches may be reading the old one's vector.
       auto found = slot_of_.find(ids[i]);
@@ -148,10 +148,10 @@ Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, siz
 }
 
 Status Atlas::remove(const std::vector<std::string>& ids) {
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
+  sync::MutexLock lock(write_mutex_);
   {
-    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    sync::WriterLock map_lock(map_mutex_);
+    LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
     for (const std::string& id : ids) {
       auto found = slot_of_.find(id);
       if (found == slot_of_.end()) continue;  // repeated in the batch
@@ -169,7 +169,7 @@ Status Atlas::get(const std::string& id, float* out) const {
   sync::EpochDomain::Guard pin(sync::EpochDomain::global());
   uint32_t slot;
   {
-    std::shared_lock<std::shared_mutex> lock(map_mutex_);
+    sync::ReaderLock lock(map_mutex_);
     auto found = slot_of_.find(id);
     if (found == slot_of_.end()) return unknown_id(id);
     slot = found->second;
@@ -179,14 +179,14 @@ Status Atlas::get(const std::string& id, float* out) const {
 }
 
 bool Atlas::contains(const std::string& id) const {
-  std::shared_lock<std::shared_mutex> lock(map_mutex_);
+  sync::ReaderLock lock(map_mutex_);
   return slot_of_.count(id) != 0;
 }
 
 size_t Atlas::size() const { return live_count_.load(std::memory_order_relaxed); }
 
 IndexStats Atlas::stats() const {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   IndexStats stats;
   stats.items = live_count_;
   stats.leaves = leaves_.size();
@@ -202,7 +202,10 @@ IndexStats Atlas::stats() const {
   }
   bytes += norms_.bytes() + versions_.bytes() + alive_.bytes() + entry_refs_.capacity() * 4 + ids_.bytes();
   for (size_t slot = 0; slot < ids_.size(); ++slot) bytes += ids_[slot].size() > 15 ? ids_[slot].capacity() : 0;
-  bytes += slot_of_.size() * (sizeof(std::string) + 4 + 16) + slot_of_.bucket_count() * sizeof(void*);
+  {
+    sync::ReaderLock map_lock(map_mutex_);
+    bytes += slot_of_.size() * (sizeof(std::string) + 4 + 16) + slot_of_.bucket_count() * sizeof(void*);
+  }
   stats.index_bytes = bytes;
   size_t depth = 0;
   for (uint32_t node = root_;;) {

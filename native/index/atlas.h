@@ -36,8 +36,6 @@
 #include <atomic>
 #include <deque>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +43,7 @@
 #include "index/leaf_page.h"
 #include "index/vector_index.h"
 #include "sync/stable_array.h"
+#include "sync/thread_annotations.h"
 
 namespace loci::index {
 
@@ -79,7 +78,7 @@ class Atlas final : public VectorIndex {
   Status check() const override { return check_invariants(); }
 
   /// Rebuilds the tree over the live items by the bulk build.
-  Status rebuild();
+  Status rebuild() EXCLUDES(write_mutex_);
 
   /// Checks every structural invariant; used by tests. Returns the first violation.
   Status check_invariants() const;
@@ -144,53 +143,54 @@ class Atlas final : public VectorIndex {
   explicit Atlas(const AtlasOptions& options, const LeafLayout& layout);
 
   // Item table.
-  uint32_t allocate_slot(const std::string& id);
-  void store_vector(uint32_t slot, const float* vector);
-  void kill_slot(uint32_t slot);  // the item is deleted or has moved to a new slot
+  uint32_t allocate_slot(const std::string& id) REQUIRES(write_mutex_, map_mutex_);
+  void store_vector(uint32_t slot, const float* vector) REQUIRES(write_mutex_);
+  void kill_slot(uint32_t slot) REQUIRES(write_mutex_);  // the item is deleted or has moved to a new slot
   bool alive(uint32_t slot) const { return alive_[slot].load(std::memory_order_acquire) != 0; }
   uint32_t version(uint32_t slot) const { return versions_[slot].load(std::memory_order_relaxed); }
   bool entry_live(uint32_t slot, uint32_t entry_version) const { return alive(slot) && version(slot) == entry_version; }
-  void release_entry(uint32_t slot);  // an entry referencing slot was dropped
+  void release_entry(uint32_t slot) REQUIRES(write_mutex_);  // an entry referencing slot was dropped
   void routing_vector(uint32_t slot, float* out) const;  // the vector in routing space
 
   // Publication (atlas_publish.cpp).
-  void publish(bool all_drift);           // fresh leaves, reshaped and drifted nodes, the root
-  void publish_everything(TreeView* view);  // a new view: every node and leaf
-  void finish_write();                    // after publishing: slot grace periods, reclamation
-  void discard_fresh_pages();             // the writer's unpublished pages (before a rebuild)
+  void publish(bool all_drift) REQUIRES(write_mutex_);           // fresh leaves, reshaped and drifted nodes, the root
+  void publish_everything(TreeView* view) REQUIRES(write_mutex_);  // a new view: every node and leaf
+  void finish_write() REQUIRES(write_mutex_);                    // after publishing: slot grace periods, reclamation
+  void discard_fresh_pages() REQUIRES(write_mutex_);             // the writer's unpublished pages (before a rebuild)
   RouteNode* route_node(const InnerNode& node) const;
-  void mark_reshaped(uint32_t node);
+  void mark_reshaped(uint32_t node) REQUIRES(write_mutex_);
   LeafPage* new_page(uint32_t leaf) const;
-  void replace_page(uint32_t leaf, LeafPage* page);  // a fresh page for the leaf
-  Status rebuild_locked();
+  void replace_page(uint32_t leaf, LeafPage* page) REQUIRES(write_mutex_);  // a fresh page for the leaf
+  Status rebuild_locked() REQUIRES(write_mutex_);
+  Status load_locked(ImageReader* reader) EXCLUDES(write_mutex_, map_mutex_);
 
   // Tree (atlas_tree.cpp).
-  void clear_tree();
+  void clear_tree() REQUIRES(write_mutex_);
   Child build_subtree(const float* base, std::vector<uint32_t>& positions, const std::vector<uint32_t>& slots,
-                      uint32_t parent, uint64_t seed, float* centroid_out);
-  uint32_t new_leaf(uint32_t parent);
-  uint32_t new_node(uint32_t parent);
+                      uint32_t parent, uint64_t seed, float* centroid_out) REQUIRES(write_mutex_);
+  uint32_t new_leaf(uint32_t parent) REQUIRES(write_mutex_);
+  uint32_t new_node(uint32_t parent) REQUIRES(write_mutex_);
   void set_child_centroid(InnerNode& node, size_t child, const float* centroid);
-  void add_child(uint32_t node, Child child, const float* centroid, uint32_t count);
+  void add_child(uint32_t node, Child child, const float* centroid, uint32_t count) REQUIRES(write_mutex_);
   size_t child_index(const InnerNode& node, Child child) const;
-  uint32_t route(const float* routed) const;
-  void append_entry(uint32_t leaf, uint32_t slot);
+  uint32_t route(const float* routed) const REQUIRES(write_mutex_);
+  void append_entry(uint32_t leaf, uint32_t slot) REQUIRES(write_mutex_);
   void move_entry(uint32_t from_leaf, uint32_t entry, uint32_t to_leaf);
-  void compact_leaf(uint32_t leaf);
-  uint32_t split_leaf(uint32_t leaf);
-  void reassign_after_split(uint32_t parent, uint32_t first, uint32_t second, const float* old_centroid);
-  void split_node(uint32_t node);
-  void insert(uint32_t slot);
-  void update_path_centroids(uint32_t leaf, const float* routed);
+  void compact_leaf(uint32_t leaf) REQUIRES(write_mutex_);
+  uint32_t split_leaf(uint32_t leaf) REQUIRES(write_mutex_);
+  void reassign_after_split(uint32_t parent, uint32_t first, uint32_t second, const float* old_centroid) REQUIRES(write_mutex_);
+  void split_node(uint32_t node) REQUIRES(write_mutex_);
+  void insert(uint32_t slot) REQUIRES(write_mutex_);
+  void update_path_centroids(uint32_t leaf, const float* routed) REQUIRES(write_mutex_);
   float routing_distance(const float* a, const float* b) const;
   float estimate(float dot, float query_norm, float row_norm) const;
 
   const AtlasOptions options_;
   const LeafLayout layout_;
   // Serialises writers (and save, check, stats, which read the writer's state).
-  mutable std::mutex write_mutex_;
+  mutable sync::Mutex write_mutex_;
   // Guards slot_of_ between writers and get()/contains(); searches do not use it.
-  mutable std::shared_mutex map_mutex_;
+  mutable sync::SharedMutex map_mutex_ ACQUIRED_AFTER(write_mutex_);
 
   // Item table, read by searches without a lock (sync::StableArray: never moves).
   // Invariant: for every slot s < ids_.size(): alive_[s] iff slot_of_[ids_[s]] == s;
@@ -201,19 +201,20 @@ class Atlas final : public VectorIndex {
   sync::StableArray<std::atomic<uint32_t>> versions_;
   sync::StableArray<std::atomic<uint8_t>> alive_;
   FloatBuffer vectors_;  // slots x dim; mapped from the checkpoint after a reopen
-  std::unordered_map<std::string, uint32_t> slot_of_;
-  std::vector<uint32_t> entry_refs_;  // writer only
-  std::vector<uint32_t> free_slots_;  // writer only
-  std::vector<uint32_t> unlinked_slots_;  // freed by this write, tagged in finish_write()
-  std::deque<std::pair<uint64_t, std::vector<uint32_t>>> retiring_slots_;  // (epoch tag, slots)
+  std::unordered_map<std::string, uint32_t> slot_of_ GUARDED_BY(map_mutex_);
+  std::vector<uint32_t> entry_refs_ GUARDED_BY(write_mutex_);
+  std::vector<uint32_t> free_slots_ GUARDED_BY(write_mutex_);
+  std::vector<uint32_t> unlinked_slots_ GUARDED_BY(write_mutex_);  // freed by this write, tagged in finish_write()
+  // (epoch tag, slots) waiting for the searches that could see them to finish.
+  std::deque<std::pair<uint64_t, std::vector<uint32_t>>> retiring_slots_ GUARDED_BY(write_mutex_);
   std::atomic<size_t> live_count_{0};
 
   // The writer's tree: nodes_[root_] is the root.
-  std::vector<InnerNode> nodes_;
-  std::vector<Leaf> leaves_;
-  uint32_t root_ = 0;
-  std::vector<uint32_t> dirty_nodes_;   // reshaped or drifted since their last publish
-  std::vector<uint32_t> fresh_leaves_;  // leaves whose page is fresh
+  std::vector<InnerNode> nodes_ GUARDED_BY(write_mutex_);
+  std::vector<Leaf> leaves_ GUARDED_BY(write_mutex_);
+  uint32_t root_ GUARDED_BY(write_mutex_) = 0;
+  std::vector<uint32_t> dirty_nodes_ GUARDED_BY(write_mutex_);   // reshaped or drifted since their last publish
+  std::vector<uint32_t> fresh_leaves_ GUARDED_BY(write_mutex_);  // leaves whose page is fresh
 
   std::atomic<TreeView*> view_{nullptr};  // what searches read
 };

@@ -9,7 +9,7 @@
 namespace loci::index {
 
 Status Atlas::save(ImageWriter* writer) const {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   LOCI_RETURN_IF_ERROR(writer->slots(ids_.size(), [this](size_t slot) {
     return SlotRecord{&ids_[slot], version(static_cast<uint32_t>(slot)), alive(static_cast<uint32_t>(slot))};
   }));
@@ -35,7 +35,7 @@ Status Atlas::save(ImageWriter* writer) const {
 }
 
 void Atlas::compact() {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   for (uint32_t l = 0; l < leaves_.size(); ++l) compact_leaf(l);  // copies only leaves with stale entries
   publish(true);
   finish_write();
@@ -44,6 +44,23 @@ void Atlas::compact() {
 Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique_ptr<Atlas>* result) {
   std::unique_ptr<Atlas> atlas;
   LOCI_RETURN_IF_ERROR(create(options, &atlas));
+  Status status = atlas->load_locked(reader);
+  if (!status.is_ok()) return status;
+  // Checked after the locks are gone (check_invariants takes them).
+  Status invariants = atlas->check_invariants();
+  if (!invariants.is_ok()) {
+    return Status::error(StatusCode::corrupt, reader->where_tree() + ": " + invariants.message() +
+                                                  " (tree and leaf pages disagree; run `loci verify`; restore the store from a backup)");
+  }
+  *result = std::move(atlas);
+  return Status::ok();
+}
+
+Status Atlas::load_locked(ImageReader* reader) {
+  // Nobody else can reach the new index yet: the locks are for the analysis.
+  sync::MutexLock lock(write_mutex_);
+  sync::WriterLock map_lock(map_mutex_);
+  const AtlasOptions& options = options_;
   const size_t dim = options.dim;
   // Messages name the file and offset the reader says the part came from.
   auto corrupt_at = [](const std::string& where, const std::string& why) {
@@ -54,30 +71,30 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   // Slot table and vectors. No search can run yet: plain stores will do.
   std::vector<std::string> ids;
   std::vector<uint32_t> versions;
-  std::vector<uint8_t> alive;
-  LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
+  std::vector<uint8_t> alive_flags;
+  LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive_flags));
   const size_t slots = ids.size();
   if (slots >= kNone) return corrupt("too many slots");
-  LOCI_RETURN_IF_ERROR(reader->vectors(slots, &atlas->vectors_));
-  atlas->ids_.grow_to(slots);
-  atlas->versions_.grow_to(slots);
-  atlas->alive_.grow_to(slots);
+  LOCI_RETURN_IF_ERROR(reader->vectors(slots, &vectors_));
+  ids_.grow_to(slots);
+  versions_.grow_to(slots);
+  alive_.grow_to(slots);
   // Norms come from the live leaf entries below (each holds its item's norm), which
   // saves recomputing them from every vector.
-  atlas->norms_.grow_to(slots);
-  atlas->entry_refs_.assign(slots, 0);
-  atlas->slot_of_.reserve(slots);
+  norms_.grow_to(slots);
+  entry_refs_.assign(slots, 0);
+  slot_of_.reserve(slots);
   size_t live = 0;
   for (uint32_t slot = 0; slot < slots; ++slot) {
-    atlas->versions_[slot].store(versions[slot], std::memory_order_relaxed);
-    atlas->alive_[slot].store(alive[slot] ? 1 : 0, std::memory_order_relaxed);
-    if (alive[slot]) {
-      if (!atlas->slot_of_.emplace(ids[slot], slot).second) return corrupt_at(reader->where_slots(), "id stored twice: " + ids[slot]);
+    versions_[slot].store(versions[slot], std::memory_order_relaxed);
+    alive_[slot].store(alive_flags[slot] ? 1 : 0, std::memory_order_relaxed);
+    if (alive_flags[slot]) {
+      if (!slot_of_.emplace(ids[slot], slot).second) return corrupt_at(reader->where_slots(), "id stored twice: " + ids[slot]);
       ++live;
     }
-    atlas->ids_[slot] = std::move(ids[slot]);
+    ids_[slot] = std::move(ids[slot]);
   }
-  atlas->live_count_.store(live);
+  live_count_.store(live);
 
   // Tree payload: root, leaf parents, inner nodes (centroid codes are recomputed).
   std::string payload;
@@ -94,11 +111,11 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   for (uint32_t& parent : leaf_parents) {
     if (!in.u32(&parent)) return corrupt("leaf parents cut short");
   }
-  atlas->nodes_.clear();
-  atlas->leaves_.clear();
-  atlas->dirty_nodes_.clear();
-  atlas->nodes_.resize(node_count);
-  for (InnerNode& node : atlas->nodes_) {
+  nodes_.clear();
+  leaves_.clear();
+  dirty_nodes_.clear();
+  nodes_.resize(node_count);
+  for (InnerNode& node : nodes_) {
     uint32_t children = 0;
     if (!in.u32(&node.parent) || !in.u32(&children)) return corrupt("inner node cut short");
     if (children == 0 || children > options.fanout || size_t(children) * (9 + 4 * dim) > in.remaining()) {
@@ -123,42 +140,39 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
     if (!in.ok()) return corrupt("inner node cut short");
     for (uint32_t c = 0; c < children; ++c) {
       std::vector<float> centroid(node.centroids.begin() + size_t(c) * dim, node.centroids.begin() + size_t(c + 1) * dim);
-      atlas->set_child_centroid(node, c, centroid.data());
+      set_child_centroid(node, c, centroid.data());
     }
   }
   if (in.remaining() != 0) return corrupt("trailing bytes after the tree");
-  atlas->root_ = root;
+  root_ = root;
 
   // Leaf pages.
   std::vector<std::unique_ptr<LeafPage>> pages;
-  LOCI_RETURN_IF_ERROR(reader->leaves(atlas->layout_, &pages));
+  LOCI_RETURN_IF_ERROR(reader->leaves(layout_, &pages));
   if (pages.size() != leaf_count) return corrupt("leaf page count disagrees with the tree");
-  atlas->leaves_.reserve(leaf_count);
+  leaves_.reserve(leaf_count);
   for (uint32_t l = 0; l < leaf_count; ++l) {
     std::unique_ptr<LeafPage>& page = pages[l];
     for (uint32_t e = 0; e < page->count(); ++e) {
       const uint32_t slot = page->slots()[e];
       if (slot >= slots) return corrupt_at(reader->where_leaf(l), "leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
-      ++atlas->entry_refs_[slot];
-      if (atlas->entry_live(slot, page->versions()[e])) atlas->norms_[slot] = page->norms()[e];
+      ++entry_refs_[slot];
+      if (entry_live(slot, page->versions()[e])) norms_[slot] = page->norms()[e];
     }
     if (leaf_parents[l] >= node_count) return corrupt("leaf parent out of range");
-    atlas->leaves_.push_back({page.release(), leaf_parents[l], true});
-    atlas->fresh_leaves_.push_back(l);
+    leaves_.push_back({page.release(), leaf_parents[l], true});
+    fresh_leaves_.push_back(l);
   }
   for (uint32_t slot = 0; slot < slots; ++slot) {
-    if (!atlas->alive(slot) && atlas->entry_refs_[slot] == 0) {
-      atlas->ids_[slot].clear();
-      atlas->free_slots_.push_back(slot);
+    if (!alive(slot) && entry_refs_[slot] == 0) {
+      ids_[slot].clear();
+      free_slots_.push_back(slot);
     }
   }
   // The loaded tree becomes the view searches read (the empty one create() made goes).
   TreeView* view = new TreeView();
-  atlas->publish_everything(view);
-  delete atlas->view_.exchange(view);
-  Status invariants = atlas->check_invariants();
-  if (!invariants.is_ok()) return corrupt(invariants.message() + " (tree and leaf pages disagree)");
-  *result = std::move(atlas);
+  publish_everything(view);
+  delete view_.exchange(view);
   return Status::ok();
 }
 

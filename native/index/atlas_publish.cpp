@@ -37,6 +37,7 @@ Atlas::TreeView::~TreeView() {
 
 Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(options), layout_(layout) {
   vectors_.set_region_releaser(unmap_later);
+  sync::MutexLock lock(write_mutex_);  // nobody else can reach it yet; for the analysis
   TreeView* view = new TreeView();
   clear_tree();
   publish_everything(view);
@@ -45,6 +46,7 @@ Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(o
 
 Atlas::~Atlas() {
   // No search runs now (the owner's contract), so nothing needs a grace period.
+  sync::MutexLock lock(write_mutex_);
   discard_fresh_pages();
   delete view_.load(std::memory_order_relaxed);
   epochs().reclaim();
@@ -96,6 +98,7 @@ void Atlas::publish(bool all_drift) {
     // Children before parents (deepest first), so a search rarely meets a child that
     // is not published yet; one that does skips it.
     auto depth = [this](uint32_t node) {
+      write_mutex_.assert_held();  // publish() holds it
       size_t d = 0;
       for (uint32_t n = nodes_[node].parent; n != kNone; n = nodes_[n].parent) ++d;
       return d;
@@ -140,7 +143,7 @@ void Atlas::publish_everything(TreeView* view) {
 }
 
 void Atlas::publish_all_drift() {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   publish(true);
   finish_write();
 }

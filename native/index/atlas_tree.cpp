@@ -181,6 +181,7 @@ void Atlas::insert(uint32_t slot) {
     const uint32_t second = split_leaf(leaf);
     // Put the new vector into whichever half is nearer.
     auto centroid_of = [&](uint32_t l) {
+      write_mutex_.assert_held();  // a lambda is checked on its own: insert() holds it
       const InnerNode& parent = nodes_[leaves_[l].parent];
       return &parent.centroids[child_index(parent, {true, l}) * options_.dim];
     };
@@ -391,7 +392,7 @@ Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows
 }
 
 Status Atlas::rebuild() {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   Status status = rebuild_locked();
   finish_write();
   return status;
@@ -413,6 +414,7 @@ Status Atlas::rebuild_locked() {
   struct Publish {  // whichever way the build ends, searches get the new tree
     Atlas* atlas;
     ~Publish() {
+      atlas->write_mutex_.assert_held();  // rebuild_locked()'s caller holds it
       TreeView* fresh = new TreeView();
       atlas->publish_everything(fresh);
       TreeView* old = atlas->view_.exchange(fresh, std::memory_order_acq_rel);
@@ -465,7 +467,8 @@ Status Atlas::rebuild_locked() {
 }
 
 Status Atlas::check_invariants() const {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
+  sync::ReaderLock map_lock(map_mutex_);
   auto broken = [](const std::string& what) { return Status::error(StatusCode::internal, "atlas invariant: " + what); };
   if (nodes_[root_].parent != kNone) return broken("root has a parent");
   std::vector<uint32_t> refs(ids_.size(), 0), live_entries(ids_.size(), 0);
@@ -514,6 +517,7 @@ Status Atlas::check_invariants() const {
   if (live != live_count_ || live != slot_of_.size()) return broken("live count mismatch");
   std::vector<uint8_t> unused(ids_.size(), 0);
   auto check_unused = [&](uint32_t slot) {
+    write_mutex_.assert_held();  // held by check_invariants(), which runs this lambda
     if (alive(slot) || entry_refs_[slot] != 0 || unused[slot]++) return false;
     return true;
   };

@@ -139,7 +139,7 @@ void ExactStore::compact_locked() {
   dense->vectors.resize(live * dim);
   grow(dense, live);
   size_t row = 0;
-  std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+  sync::WriterLock map_lock(map_mutex_);
   for (size_t r = 0; r < count; ++r) {
     if (!old->alive[r].load(std::memory_order_relaxed)) continue;
     std::memcpy(dense->vectors.data() + row * dim, old->vectors.data() + r * dim, dim * sizeof(float));
@@ -169,10 +169,10 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
                        WriteMode mode) {
   const size_t dim = options_.dim;
   LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
+  sync::MutexLock lock(write_mutex_);
   {
-    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    sync::WriterLock map_lock(map_mutex_);
+    if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
     for (size_t i = 0; i < count; ++i) {
       // An upsert appends the new vector and retires the old row: searches may be
       // reading it. Later duplicates in a batch win.
@@ -186,10 +186,10 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
 }
 
 Status ExactStore::remove(const std::vector<std::string>& ids) {
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
+  sync::MutexLock lock(write_mutex_);
   {
-    std::unique_lock<std::shared_mutex> map_lock(map_mutex_);
+    sync::WriterLock map_lock(map_mutex_);
+    LOCI_RETURN_IF_ERROR(check_known_ids(ids, slot_of_));
     for (const std::string& id : ids) {
       auto found = slot_of_.find(id);
       if (found == slot_of_.end()) continue;  // a repeated id is removed once
@@ -202,14 +202,14 @@ Status ExactStore::remove(const std::vector<std::string>& ids) {
 }
 
 void ExactStore::compact() {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   compact_locked();
   epochs().reclaim();
 }
 
 Status ExactStore::get(const std::string& id, float* out) const {
   sync::EpochDomain::Guard pin(epochs());  // a compaction may retire the table meanwhile
-  std::shared_lock<std::shared_mutex> lock(map_mutex_);
+  sync::ReaderLock lock(map_mutex_);
   auto found = slot_of_.find(id);
   if (found == slot_of_.end()) return unknown_id(id);
   // Under the map lock the row and the table agree (compaction renumbers under it too).
@@ -219,12 +219,12 @@ Status ExactStore::get(const std::string& id, float* out) const {
 }
 
 bool ExactStore::contains(const std::string& id) const {
-  std::shared_lock<std::shared_mutex> lock(map_mutex_);
+  sync::ReaderLock lock(map_mutex_);
   return slot_of_.count(id) != 0;
 }
 
 IndexStats ExactStore::stats() const {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   const Table* table = table_.load(std::memory_order_relaxed);
   IndexStats stats;
   stats.items = live_.load();
@@ -364,7 +364,7 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
 }
 
 Status ExactStore::save(ImageWriter* writer) const {
-  std::lock_guard<std::mutex> lock(write_mutex_);
+  sync::MutexLock lock(write_mutex_);
   // The image holds live rows only: drop dead ones first. Compaction changes no item,
   // and writes are held off while a checkpoint saves (vector_index.h).
   const_cast<ExactStore*>(this)->compact_locked();
@@ -377,28 +377,36 @@ Status ExactStore::save(ImageWriter* writer) const {
 Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, std::unique_ptr<ExactStore>* result) {
   std::unique_ptr<ExactStore> store;
   LOCI_RETURN_IF_ERROR(create(options, &store));
+  LOCI_RETURN_IF_ERROR(store->load_image(reader));
+  *result = std::move(store);
+  return Status::ok();
+}
+
+Status ExactStore::load_image(ImageReader* reader) {
   std::vector<std::string> ids;
   std::vector<uint32_t> versions;
   std::vector<uint8_t> alive;
   LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
   const size_t count = ids.size();
-  // No search can run yet: the table is filled in place.
-  Table* table = store->table_.load(std::memory_order_relaxed);
+  // No search can run yet: the table is filled in place (the locks are for the analysis).
+  sync::MutexLock lock(write_mutex_);
+  sync::WriterLock map_lock(map_mutex_);
+  Table* table = table_.load(std::memory_order_relaxed);
   LOCI_RETURN_IF_ERROR(reader->vectors(count, &table->vectors));
-  store->grow(table, count);
-  store->slot_of_.reserve(count);
+  grow(table, count);
+  slot_of_.reserve(count);
   for (size_t row = 0; row < count; ++row) {
     if (!alive[row] || ids[row].empty()) {
       return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(row) + " is not a live item");
     }
-    if (!store->slot_of_.emplace(ids[row], static_cast<uint32_t>(row)).second) {
+    if (!slot_of_.emplace(ids[row], static_cast<uint32_t>(row)).second) {
       return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + ids[row]);
     }
     table->ids[row] = std::move(ids[row]);
     table->alive[row].store(1, std::memory_order_relaxed);
   }
   // Norms and codes are derived, not stored: recompute them on both cores.
-  const ExactStore* raw = store.get();
+  const ExactStore* raw = this;
   auto derive_range = [raw, table](size_t first, size_t last) {
     for (size_t row = first; row < last; ++row) raw->derive_row(table, row);
   };
@@ -406,8 +414,7 @@ Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, s
   derive_range(0, count / 2);
   helper.join();
   table->count.store(count, std::memory_order_release);
-  store->live_.store(count);
-  *result = std::move(store);
+  live_.store(count);
   return Status::ok();
 }
 

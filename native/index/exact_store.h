@@ -20,8 +20,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +28,7 @@
 #include "index/metric.h"
 #include "index/vector_index.h"
 #include "sync/stable_array.h"
+#include "sync/thread_annotations.h"
 
 namespace loci::index {
 
@@ -90,18 +89,21 @@ class ExactStore final : public VectorIndex {
   Table* new_table() const;
   void grow(Table* table, size_t count) const;      // room for `count` rows (writer)
   void derive_row(Table* table, size_t row) const;  // norm and codes from the row's vector
-  void append_row(const std::string& id, const float* vector);
-  void kill_row(size_t row);
-  void compact_locked();  // a dense copy of the live rows, published
-  void maybe_compact();   // when dead rows outnumber live ones
+  void append_row(const std::string& id, const float* vector) REQUIRES(write_mutex_, map_mutex_);
+  void kill_row(size_t row) REQUIRES(write_mutex_);
+  Status load_image(ImageReader* reader) EXCLUDES(write_mutex_, map_mutex_);
+  // A dense copy of the live rows, published; takes map_mutex_ to renumber.
+  void compact_locked() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);
+  void maybe_compact() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);  // when dead rows outnumber live ones
   template <class Sink>
   void scan_f32(const Table& table, size_t count, const float* query, float query_norm, Sink&& sink) const;
   float exact_distance(const Table& table, const float* query, float query_norm, size_t row) const;
 
   const ExactStoreOptions options_;
-  mutable std::mutex write_mutex_;        // serialises writers, save and stats
-  mutable std::shared_mutex map_mutex_;   // slot_of_ between writers and get()/contains()
-  std::unordered_map<std::string, uint32_t> slot_of_;  // live id -> row of the current table
+  mutable sync::Mutex write_mutex_;  // serialises writers, save and stats
+  // slot_of_ between writers and get()/contains(); searches do not use it.
+  mutable sync::SharedMutex map_mutex_ ACQUIRED_AFTER(write_mutex_);
+  std::unordered_map<std::string, uint32_t> slot_of_ GUARDED_BY(map_mutex_);  // live id -> row of the current table
   std::atomic<Table*> table_{nullptr};
   std::atomic<size_t> live_{0};
 };
