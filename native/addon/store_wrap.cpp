@@ -502,11 +502,11 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     const auto& engine = open_engine_ref(env);
     if (!info[0].IsString()) throw argument_error(env, "id must be a string");
-    return Napi::Boolean::New(env, engine->index().contains(info[0].As<Napi::String>().Utf8Value()));
+    return Napi::Boolean::New(env, engine->contains(info[0].As<Napi::String>().Utf8Value()));
   }
 
   Napi::Value Size(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(open_engine_ref(info.Env())->index().size()));
+    return Napi::Number::New(info.Env(), double(open_engine_ref(info.Env())->size()));
   }
 
   // searchSync(query, params, distancesOut, boundariesOut) -> joined ids.

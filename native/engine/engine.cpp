@@ -573,6 +573,16 @@ Status Engine::get(const std::string& id, float* vector, ItemView* item) const {
   return Status::ok();
 }
 
+bool Engine::contains(const std::string& id) const {
+  std::shared_lock<std::shared_mutex> lock(items_mutex_);
+  return items_.count(id) != 0;
+}
+
+size_t Engine::size() const {
+  std::shared_lock<std::shared_mutex> lock(items_mutex_);
+  return items_.size();
+}
+
 // ---- checkpoints ----------------------------------------------------------------------
 
 Status Engine::checkpoint(bool compact) {

@@ -97,6 +97,11 @@ class Engine {
   Status write(WriteBatch batch) { return commit(submit(std::move(batch))); }
 
   Status get(const std::string& id, float* vector, ItemView* item) const;
+  /// Whether `id` is stored, and how many items are, from the item table: they take
+  /// items_mutex_, which a writer holds only to update the table, not the index's lock,
+  /// which it holds for a whole batch's insert (the addon calls these on the JS thread).
+  bool contains(const std::string& id) const;
+  size_t size() const;
   const index::VectorIndex& index() const { return *index_; }
 
   /// Writes a checkpoint now. `compact`: also drop tombstones and collect the arena.
