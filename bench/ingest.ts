@@ -29,17 +29,18 @@
 //   --cases a,b    only cases whose name contains one of these strings (e.g. sync,atlas)
 //   --no-write     print the tables, write nothing under bench/results/
 //   --render FILE  run nothing: rewrite the .md next to a results JSON
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Durability, IndexKind } from '../src/index';
-import { log, seconds } from './data/cache';
-import { CHUNK_ROWS, findVectorFile, generateRows, vectorFileBytes, vectorFileName } from './ingest/data';
+import { log } from './data/cache';
+import { childMain, inChild as runChild } from './lib/child';
+import { ensureVectorFile, generateRows } from './ingest/data';
 import { caseLabel, caseLine, evaluateTargets, markdown, type CaseResult, type IngestReport, type MillionResult, type OpenPhase, type RecoverPhase, type WritePhase } from './ingest/report';
 import { fsyncBaseline, recoverPhase, reopenPhase, writePhase, type OpenSpec, type WriteSpec } from './ingest/workloads';
-import { describeEnvironment, environment, lociBuild, resultsDir } from './lib/report';
+import { describeEnvironment, environment, lociBuild, writeResult } from './lib/report';
 
 const DEFAULT_ITEMS = 100_000;
 const QUICK_ITEMS = 20_000;
@@ -117,51 +118,12 @@ async function runTask(task: ChildTask): Promise<unknown> {
   }
 }
 
-type ChildReply = { ok: true; result: unknown } | { ok: false; error: string };
-
 /**
  * Runs a task in a child process. With `crash`, the child is SIGKILLed as soon as it has
  * reported (its store still open), and the promise resolves after it is gone.
  */
 function inChild<T>(task: ChildTask, crash = false): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['--child', JSON.stringify(task)], {
-      execArgv: ['--expose-gc', '--max-old-space-size=8192'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    let reply: ChildReply | null = null;
-    child.on('message', (message) => {
-      reply = message as ChildReply;
-      if (crash) child.kill('SIGKILL');
-    });
-    child.on('exit', (code, signal) => {
-      if (reply === null) reject(new Error(`${task.kind} child exited with ${signal ?? `code ${code}`} before reporting`));
-      else if (!reply.ok) reject(new Error(reply.error));
-      else if (crash && signal !== 'SIGKILL') reject(new Error(`${task.kind} child exited with ${signal ?? `code ${code}`} instead of being killed`));
-      else resolve(reply.result as T);
-    });
-  });
-}
-
-async function childMain(taskJson: string): Promise<void> {
-  const task = JSON.parse(taskJson) as ChildTask;
-  let reply: ChildReply;
-  try {
-    reply = { ok: true, result: await runTask(task) };
-  } catch (error) {
-    reply = { ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
-  }
-  const crash = task.kind === 'write' && task.spec.then === 'crash' && reply.ok;
-  if (process.send === undefined) {
-    // Run by hand (for a profiler): print the result and exit (a crash is an exit too).
-    console.log(JSON.stringify(reply, null, 2));
-    process.exit(reply.ok ? 0 : 1);
-  }
-  // A crash child waits, store open, for the parent's SIGKILL.
-  if (crash) setInterval(() => undefined, 60_000);
-  process.send(reply, () => {
-    if (!crash) process.exit(0);
-  });
+  return runChild<T>(__filename, task, { execArgv: ['--expose-gc', '--max-old-space-size=8192'], crash });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,31 +143,9 @@ function diskUsage(dir: string): number {
   return Number(execFileSync('du', ['-s', '-B1', dir]).toString().split(/\s+/)[0]);
 }
 
-/** The cached vectors file with at least `rows` rows, generated (one process per core) if missing. */
-async function ensureVectors(rows: number): Promise<string> {
-  const existing = findVectorFile(rows);
-  if (existing !== null) return existing;
-  const file = vectorFileName(rows);
-  const temporary = `${file}.${process.pid}.tmp`;
-  const started = performance.now();
-  log(`generating ${rows.toLocaleString('en-US')} vectors into ${path.relative(process.cwd(), file)} (once per machine)...`);
-  fs.writeFileSync(temporary, '');
-  fs.truncateSync(temporary, vectorFileBytes(rows));
-  const chunks = Math.ceil(rows / CHUNK_ROWS);
-  const workers = Math.max(1, Math.min(os.cpus().length, chunks));
-  const tasks: Promise<unknown>[] = [];
-  for (let w = 0; w < workers; w++) {
-    const first = Math.floor((chunks * w) / workers) * CHUNK_ROWS;
-    const end = Math.min(rows, Math.floor((chunks * (w + 1)) / workers) * CHUNK_ROWS);
-    if (end > first) tasks.push(inChild({ kind: 'generate', file: temporary, first, count: end - first }));
-  }
-  await Promise.all(tasks);
-  const fd = fs.openSync(temporary, 'r+');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.renameSync(temporary, file);
-  log(`generated in ${seconds(started)}`);
-  return file;
+/** The cached vectors file with at least `rows` rows, generated (one child process per core) if missing. */
+function ensureVectors(rows: number): Promise<string> {
+  return ensureVectorFile(rows, (file, first, count) => inChild({ kind: 'generate', file, first, count }));
 }
 
 interface CasePlan {
@@ -318,7 +258,8 @@ async function runMillion(vectorFile: string, tempDir: string, items: number): P
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const options = parseArgs(argv);
-  if (options.child !== null) return childMain(options.child);
+  // A crash child waits, store open, for the parent's SIGKILL.
+  if (options.child !== null) return childMain(options.child, runTask, (task: ChildTask) => task.kind === 'write' && task.spec.then === 'crash');
   if (options.render !== null) {
     const report = JSON.parse(fs.readFileSync(options.render, 'utf8')) as IngestReport;
     const target = options.render.replace(/\.json$/, '.md');
@@ -383,11 +324,8 @@ async function main(): Promise<void> {
     const text = markdown(report);
     console.log(`\n${text}`);
     if (options.write) {
-      fs.mkdirSync(resultsDir, { recursive: true });
-      const base = path.join(resultsDir, 'ingest');
-      fs.writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-      fs.writeFileSync(`${base}.md`, text);
-      console.log(`wrote ${path.relative(process.cwd(), base)}.{json,md}`);
+      writeResult('ingest', text, report, 'md');
+      console.log('wrote bench/results/ingest.{md,json}');
     }
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });

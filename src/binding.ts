@@ -39,8 +39,9 @@ export interface NativeOpenConfig extends NativeShape {
 /** The native store handle; see native/addon/store_wrap.cpp for the contract. */
 export interface NativeStoreHandle {
   open(config: NativeOpenConfig): Promise<NativeOpenReport>;
-  add(ids: string[], vectors: Float32Array, upsert: boolean, times?: Float64Array, texts?: string[], metas?: string[]): Promise<void>;
-  remove(ids: string[]): Promise<void>;
+  /** `vectors`: ids.length x dim floats. With `staged`, these items are the last slice of the staged batch. */
+  add(ids: string[], vectors: Float32Array, upsert: boolean, times?: Float64Array, texts?: string[], metas?: string[], staged?: NativeBatchHandle): Promise<void>;
+  remove(ids: string[], staged?: NativeBatchHandle): Promise<void>;
   get(id: string): Float32Array;
   /** [vector, time (NaN = none), text, meta JSON ('' = none)] */
   getItem(id: string): [Float32Array, number, string, string];
@@ -57,6 +58,12 @@ export interface NativeStoreHandle {
   timeSearch(query: Float32Array, params: Float64Array, iterations: number): number;
 }
 
+/** A write handed to native code slice by slice (store_wrap.cpp, src/writes.ts). */
+export interface NativeBatchHandle {
+  /** Copies a slice in (ids alone for a remove batch); throws a LociError for a bad id. */
+  append(ids: string[], vectors?: Float32Array, times?: Float64Array, texts?: string[], metas?: string[]): void;
+}
+
 interface NativeBinding {
   setErrorClass(errorClass: typeof LociError): void;
   capabilities(): Capabilities;
@@ -67,6 +74,8 @@ interface NativeBinding {
     /** Checks a closed store's files; resolves to a report, rejects with CORRUPT. */
     verify(dir: string): Promise<string>;
   };
+  /** op: 0 add or upsert, 1 remove; dim: the store's; items: how many the write holds (reserves room). */
+  NativeBatch: new (op: number, dim: number, items: number) => NativeBatchHandle;
 }
 
 function load(): NativeBinding {

@@ -1,6 +1,7 @@
 import { binding, type NativeOpenReport, type NativeStoreHandle } from './binding';
 import { LociError } from './errors';
-import { checkId, checkInteger, copyVector, fail, MAX_DIM, MAX_K, toQuery, type VectorLike } from './validate';
+import { checkId, checkInteger, fail, MAX_DIM, MAX_K, toQuery, type VectorLike } from './validate';
+import { ItemsWrite, RemoveWrite, SliceScratch, WriteQueue } from './writes';
 
 /**
  * How distance is measured. Smaller is nearer for all three.
@@ -182,31 +183,6 @@ const RECOVERY_MODES: Record<RecoveryMode, number> = { 'tolerate-torn-tail': 0, 
 const NAMES = <T extends string>(choices: Record<T, number>): T[] => Object.keys(choices) as T[];
 const PARAM_COUNT = 7; // [k, exact, rerank, effort, probes, beam, eps]: see store_wrap.cpp
 
-function checkTime(time: unknown, now: number, index: number): number {
-  if (time === undefined) return now;
-  const value = time instanceof Date ? time.getTime() : time;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    fail('INVALID_ARGUMENT', `time of item ${index} must be Unix milliseconds or a valid Date, got ${String(time)}`);
-  }
-  return value;
-}
-
-function encodeMeta(meta: unknown, index: number): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(meta);
-  } catch (error) {
-    fail('INVALID_ARGUMENT', `meta of item ${index} cannot be stored as JSON: ${(error as Error).message}`);
-  }
-  if (json === undefined) fail('INVALID_ARGUMENT', `meta of item ${index} must be a JSON value (not a function, symbol or undefined)`);
-  return json;
-}
-
-function isWellFormed(text: string): boolean {
-  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
-  return native ? native.call(text) : !/\p{Cs}/u.test(text);
-}
-
 function checkChoice<T extends string>(value: unknown, name: string, choices: Record<T, number>): T {
   if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(choices, value)) {
     fail('INVALID_ARGUMENT', `${name} must be one of ${Object.keys(choices).map((c) => `'${c}'`).join(', ')}, got ${JSON.stringify(value)}`);
@@ -254,6 +230,10 @@ export class Store {
 
   private native: NativeStoreHandle | null;
   private readonly pending = new Set<Promise<unknown>>();
+  // Puts add, upsert and delete into native code in call order, a slice per turn.
+  private readonly writes = new WriteQueue();
+  // Each slice's vectors and times pass through these buffers on their way to native code.
+  private scratch: SliceScratch | undefined;
   // Scratch for searchSync's id boundaries, reused across calls (see store_wrap.cpp).
   private boundaries = new Uint32Array(12);
 
@@ -360,6 +340,11 @@ export class Store {
   /**
    * Stores new items. All or nothing: if any id already exists (or repeats in the
    * batch) the promise rejects with `ALREADY_EXISTS` and nothing is stored.
+   *
+   * The call reads the first 64 items (fewer for very wide vectors or long texts) and
+   * returns; a larger batch is read 64 items per event-loop turn after it, so that no
+   * call holds the loop for long. Leave the items, their vectors and metas unchanged
+   * until the Promise settles. Writes apply in call order, whatever their size.
    */
   add(items: Item | readonly Item[]): Promise<void> {
     return this.track(async () => this.write(items, false));
@@ -388,19 +373,25 @@ export class Store {
     });
   }
 
-  /** Stores items, replacing the vectors of ids that exist. All or nothing. */
+  /**
+   * Stores items, replacing the vectors of ids that exist. All or nothing. Large batches
+   * are read a slice per event-loop turn, as for {@link Store.add}.
+   */
   upsert(items: Item | readonly Item[]): Promise<void> {
     return this.track(async () => this.write(items, true));
   }
 
-  /** Deletes items. All or nothing: an unknown id rejects with `NOT_FOUND`. */
+  /**
+   * Deletes items. All or nothing: an unknown id rejects with `NOT_FOUND`. A list of
+   * more than 1,024 ids is read 1,024 per event-loop turn: leave it unchanged until the
+   * Promise settles.
+   */
   delete(ids: string | readonly string[]): Promise<void> {
     return this.track(async () => {
       const native = this.handle();
       const list = typeof ids === 'string' ? [ids] : ids;
       if (!Array.isArray(list)) fail('INVALID_ARGUMENT', 'delete expects an id or an array of ids');
-      list.forEach((id, i) => checkId(id, `id at index ${i}`));
-      await native.remove(list.slice());
+      await this.writes.run(new RemoveWrite(native, list));
     });
   }
 
@@ -493,32 +484,15 @@ export class Store {
     return out;
   }
 
-  // Validates synchronously, then queues the batch in native code before returning, so
-  // writes apply in call order; concurrent writes share one WAL fsync (group commit).
+  // Reads the items through the write queue (src/writes.ts): the first slice during the
+  // call, larger batches over the next event-loop turns; writes reach native code in
+  // call order and concurrent writes share one WAL fsync (group commit).
   private write(items: Item | readonly Item[], upsert: boolean): Promise<void> {
     const native = this.handle();
     const list: readonly Item[] = Array.isArray(items) ? items : [items as Item];
     if (list.length === 0) return Promise.resolve();
-    const count = list.length;
-    const ids = new Array<string>(count);
-    const vectors = new Float32Array(count * this.dim);
-    const times = new Float64Array(count);
-    let texts: string[] | undefined;
-    let metas: string[] | undefined;
-    const now = Date.now();
-    list.forEach((item, i) => {
-      if (typeof item !== 'object' || item === null) fail('INVALID_ARGUMENT', `item ${i} must be an object { id, vector }`);
-      ids[i] = checkId(item.id, `id of item ${i}`);
-      copyVector(item.vector, this.dim, vectors, i * this.dim, `vector of item ${i}`);
-      times[i] = checkTime(item.time, now, i);
-      if (item.text !== undefined) {
-        if (typeof item.text !== 'string') fail('INVALID_ARGUMENT', `text of item ${i} must be a string`);
-        if (!isWellFormed(item.text)) fail('INVALID_ARGUMENT', `text of item ${i} has a lone UTF-16 surrogate, which UTF-8 cannot hold`);
-        (texts ??= new Array<string>(count).fill(''))[i] = item.text;
-      }
-      if (item.meta !== undefined) (metas ??= new Array<string>(count).fill(''))[i] = encodeMeta(item.meta, i);
-    });
-    return native.add(ids, vectors, upsert, times, texts, metas);
+    this.scratch ??= new SliceScratch(this.dim);
+    return this.writes.run(new ItemsWrite(native, list, this.dim, upsert, this.scratch));
   }
 
   // Remembers an operation until it settles so close() can wait for it.

@@ -3,10 +3,13 @@
 //  - a message that names what was expected, so the caller knows what to do;
 //  - async methods reject (never throw synchronously), sync methods throw;
 //  - afterwards the store holds exactly what it held before and still works.
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
 import { LociError, Store, type LociErrorCode, type Quantization, type SearchOptions, type StoreOptions } from 'loci';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
-import { expectRejects, expectThrows } from './support';
+import { expectRejects, expectThrows, REPO_ROOT } from './support';
 
 const DIM = 4;
 const LONG_ID = 'x'.repeat(2000);
@@ -598,6 +601,40 @@ describe('native handle, with the TS checks bypassed', () => {
     await refuses({ ...base, dim: '4' });
     expectThrows(() => new NativeStore().open(), 'INVALID_ARGUMENT');
     expectThrows(() => new NativeStore().open('dim'), 'INVALID_ARGUMENT');
+  });
+
+  test('staged batches: a foreign object, a batch already queued, or one made for another kind of write or dim is refused', async () => {
+    // The class src/writes.ts hands large batches over with, slice by slice.
+    const addon = createRequire(import.meta.url)(path.join(REPO_ROOT, 'build', 'Release', 'loci.node')) as {
+      NativeBatch: new (op: number, dim: number, items: number) => { append(...args: unknown[]): void };
+    };
+    const rows = (n: number): Float32Array => new Float32Array(n * DIM).fill(0.25);
+    const stagedAdd = (staged: unknown): Promise<void> => (raw.add as (...args: unknown[]) => Promise<void>)(['s9'], rows(1), false, undefined, undefined, undefined, staged);
+    const stagedRemove = (staged: unknown): Promise<void> => (raw.remove as (...args: unknown[]) => Promise<void>)(['s9'], staged);
+    expectThrows(() => stagedAdd({}), 'INVALID_ARGUMENT', /NativeBatch/);
+    expectThrows(() => stagedAdd(raw), 'INVALID_ARGUMENT', /NativeBatch/);  // wrapped, but another class
+    expectThrows(() => stagedAdd(5), 'INVALID_ARGUMENT', /NativeBatch/);
+    const batch = new addon.NativeBatch(0, DIM, 2);
+    expectThrows(() => stagedAdd(Object.create(batch)), 'INVALID_ARGUMENT', /NativeBatch/);
+    expectThrows(() => stagedAdd(new addon.NativeBatch(0, DIM + 1, 1)), 'INVALID_ARGUMENT', /another kind of write or another dim/);
+    expectThrows(() => stagedRemove(new addon.NativeBatch(0, DIM, 1)), 'INVALID_ARGUMENT', /another kind of write/);
+    expectThrows(() => stagedAdd(new addon.NativeBatch(1, 0, 1)), 'INVALID_ARGUMENT', /another kind of write/);
+    // A bad slice appends nothing; a good one is queued with the last slice.
+    expectThrows(() => batch.append(['s1'], rows(2)), 'DIM_MISMATCH');
+    expectThrows(() => batch.append(['s1'], new Float64Array(DIM)), 'INVALID_ARGUMENT', /Float32Array/);
+    expectThrows(() => batch.append([''], rows(1)), 'INVALID_ARGUMENT', /empty/);
+    expectThrows(() => batch.append(['s1'], rows(1), new Float64Array(3)), 'INVALID_ARGUMENT', /times/);
+    batch.append(['s1'], rows(1), undefined, ['text of s1']);
+    await stagedAdd(batch);
+    expect(store.get('s1').text).toBe('text of s1');
+    expect(store.has('s9')).toBe(true);
+    expectThrows(() => stagedAdd(batch), 'INVALID_ARGUMENT', /already queued/);
+    expectThrows(() => batch.append(['s2'], rows(1)), 'INVALID_ARGUMENT', /already queued/);
+    const removal = new addon.NativeBatch(1, 0, 1);
+    removal.append(['s1']);
+    await stagedRemove(removal);
+    expect(store.has('s1')).toBe(false);
+    expect(store.has('s9')).toBe(false);
   });
 
   test('methods called on a foreign object throw instead of crashing', () => {

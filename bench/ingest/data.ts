@@ -14,9 +14,11 @@
 // read. Rows are generated in chunks of CHUNK_ROWS from their own random streams, so
 // the first n rows of a longer file are the rows of a shorter one.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import type { Item } from '../../src/index';
-import { cacheDir } from '../data/cache';
+import { cacheDir, log, seconds } from '../data/cache';
 import { CLUSTERED_PRESETS, GENERATOR_VERSION, Mixture } from '../data/clustered';
 import { Random } from '../data/random';
 
@@ -75,6 +77,38 @@ export function generateRows(file: string, first: number, count: number): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The cached vectors file with at least `rows` rows. If there is none it is generated,
+ * split into one range per core, each range written by `generate` (which runs
+ * generateRows in a process or thread of its own), under a temporary name that is
+ * renamed into place once complete.
+ */
+export async function ensureVectorFile(rows: number, generate: (file: string, first: number, count: number) => Promise<unknown>): Promise<string> {
+  const existing = findVectorFile(rows);
+  if (existing !== null) return existing;
+  const file = vectorFileName(rows);
+  const temporary = `${file}.${process.pid}.tmp`;
+  const started = performance.now();
+  log(`generating ${rows.toLocaleString('en-US')} vectors into ${path.relative(process.cwd(), file)} (once per machine)...`);
+  fs.writeFileSync(temporary, '');
+  fs.truncateSync(temporary, vectorFileBytes(rows));
+  const chunks = Math.ceil(rows / CHUNK_ROWS);
+  const workers = Math.max(1, Math.min(os.cpus().length, chunks));
+  const tasks: Promise<unknown>[] = [];
+  for (let w = 0; w < workers; w++) {
+    const first = Math.floor((chunks * w) / workers) * CHUNK_ROWS;
+    const end = Math.min(rows, Math.floor((chunks * (w + 1)) / workers) * CHUNK_ROWS);
+    if (end > first) tasks.push(generate(temporary, first, end - first));
+  }
+  await Promise.all(tasks);
+  const fd = fs.openSync(temporary, 'r+');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(temporary, file);
+  log(`generated in ${seconds(started)}`);
+  return file;
 }
 
 /** Rows [first, first + count) of a vectors file. */

@@ -87,9 +87,10 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-export function writeResult(name: string, text: string, json: unknown): void {
+/** Writes bench/results/<name>.<extension> (the report) and <name>.json (every figure). */
+export function writeResult(name: string, text: string, json: unknown, extension: 'txt' | 'md' = 'txt'): void {
   fs.mkdirSync(resultsDir, { recursive: true });
-  fs.writeFileSync(path.join(resultsDir, `${name}.txt`), text);
+  fs.writeFileSync(path.join(resultsDir, `${name}.${extension}`), text);
   fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
 }
 

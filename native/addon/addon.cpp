@@ -1,4 +1,5 @@
-// The Node-API entry point: capabilities(), setErrorClass() and the NativeStore class.
+// The Node-API entry point: capabilities(), setErrorClass() and the NativeStore and
+// NativeBatch classes.
 // Only this directory includes napi.h; everything below it is plain C++.
 #include "addon/addon.h"
 #include "common/crc32c.h"
@@ -17,6 +18,7 @@ LociAddon::LociAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("quantize", &LociAddon::Quantize),
                        });
   exports.Set("NativeStore", define_native_store(env, this));
+  exports.Set("NativeBatch", define_native_batch(env, this));
 }
 
 Napi::Value LociAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -14,6 +14,7 @@ class LociAddon : public Napi::Addon<LociAddon> {
 
   Napi::FunctionReference error_class;  // set from TS with setErrorClass(LociError)
   Napi::FunctionReference store_constructor;
+  Napi::FunctionReference batch_constructor;
 
  private:
   Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
@@ -27,7 +28,8 @@ Napi::Error make_error(Napi::Env env, const Status& status);
 /// Shorthand for argument errors found in the addon itself.
 Napi::Error argument_error(Napi::Env env, const std::string& message);
 
-/// Registers the NativeStore class on exports (store_wrap.cpp).
+/// The NativeStore and NativeBatch classes (store_wrap.cpp).
 Napi::Function define_native_store(Napi::Env env, LociAddon* addon);
+Napi::Function define_native_batch(Napi::Env env, LociAddon* addon);
 
 }  // namespace loci::addon

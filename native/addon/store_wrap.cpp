@@ -4,10 +4,17 @@
 //
 // Work that can take long (batched writes, async search) runs on the libuv pool through
 // PromiseWorker. Inputs are copied before the JS call returns (a caller may transfer or
-// detach its ArrayBuffer while the work runs), with one exception: add() borrows its
-// vectors, held by a reference until the write settles, because copying a large batch
-// would hold up the event loop. Its only caller, src/store.ts, passes a Float32Array it
-// made itself and never exposes, so nothing can change or detach it meanwhile.
+// detach its ArrayBuffer while the work runs).
+//
+// Copying a batch's ids, texts and metas means one N-API string read each, on the JS
+// thread (~1.5 us per item with a 500-byte text), so src/store.ts hands a large batch
+// over in slices, one per event-loop turn (src/writes.ts): NativeBatch.append() copies a
+// slice into a staged WriteBatch, and the write's last call, add() or remove() with the
+// NativeBatch as `staged`, adds the final slice and queues the whole batch as one write.
+// Vectors arrive a slice at a time too, in a small Float32Array the TS layer reuses, so
+// no write allocates an ArrayBuffer the size of its batch (which made V8 collect
+// garbage on the event loop under "external memory pressure").
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -89,6 +96,169 @@ Napi::String join_ids(Napi::Env env, const std::vector<index::SearchHit>& hits, 
   NAPI_THROW_IF_FAILED(env, status, Napi::String());
   return Napi::String(env, result);
 }
+
+// Appends the strings of `value`, an array of strings, to *out.
+void read_ids(Napi::Env env, Napi::Value value, std::vector<std::string>* out) {
+  if (!value.IsArray()) throw argument_error(env, "ids must be an array of strings");
+  Napi::Array array = value.As<Napi::Array>();
+  const uint32_t length = array.Length();
+  out->reserve(out->size() + length);
+  for (uint32_t i = 0; i < length; ++i) {
+    Napi::Value id = array.Get(i);
+    if (!id.IsString()) throw argument_error(env, "id at index " + std::to_string(i) + " is not a string");
+    out->push_back(id.As<Napi::String>().Utf8Value());
+  }
+}
+
+// Appends `count` strings to *out from `value`, an optional array of `count` strings
+// (undefined: all empty; an undefined element: empty).
+void read_strings(Napi::Env env, Napi::Value value, size_t count, const char* what, std::vector<std::string>* out) {
+  const size_t first = out->size();
+  out->resize(first + count);
+  if (value.IsUndefined() || value.IsNull()) return;
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != count) {
+    throw argument_error(env, std::string(what) + " must be an array with one string per item");
+  }
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < count; ++i) {
+    Napi::Value item = array.Get(i);
+    if (item.IsUndefined() || item.IsNull()) continue;
+    if (!item.IsString()) throw argument_error(env, std::string(what) + " at index " + std::to_string(i) + " is not a string");
+    (*out)[first + i] = item.As<Napi::String>().Utf8Value();
+  }
+}
+
+// One napi_get_typedarray_info call (this is on every search's path): the data
+// pointer (byte offset applied) and element count, or *length = SIZE_MAX if `value`
+// is not a typed array of `type`.
+template <class T>
+T* typed_array(Napi::Env env, Napi::Value value, napi_typedarray_type type, size_t* length) {
+  napi_typedarray_type actual_type;
+  void* data = nullptr;
+  if (value.IsEmpty() ||
+      napi_get_typedarray_info(env, value, &actual_type, length, &data, nullptr, nullptr) != napi_ok ||
+      actual_type != type) {
+    *length = SIZE_MAX;
+    return nullptr;
+  }
+  return static_cast<T*>(data);
+}
+
+// Appends one slice of items to `batch`, all or nothing: ids (checked non-empty and at
+// most 1,024 bytes: an error comes back as the Status), and for add and upsert their
+// vectors (a Float32Array of exactly ids x dim floats, copied; values are checked on the
+// pool), times (Float64Array, or undefined: none), texts and metas (arrays of strings, or
+// undefined: none). Throws for arguments of the wrong type or size.
+Status append_items(Napi::Env env, engine::WriteBatch* batch, size_t dim, Napi::Value ids, Napi::Value vectors,
+                    Napi::Value times, Napi::Value texts, Napi::Value metas) {
+  engine::WriteBatch slice;
+  read_ids(env, ids, &slice.ids);
+  const size_t count = slice.ids.size();
+  LOCI_RETURN_IF_ERROR(index::check_batch(slice.ids, nullptr, count, 0));  // ids only: values are checked on the pool
+  const bool items = batch->op != engine::BatchOp::remove;
+  const float* rows = nullptr;
+  if (items) {
+    size_t length = 0;
+    rows = typed_array<float>(env, vectors, napi_float32_array, &length);
+    if (length == SIZE_MAX) throw argument_error(env, "vectors must be a Float32Array");
+    if (length != count * dim) {
+      throw make_error(env, Status::error(StatusCode::dim_mismatch, "vectors has " + std::to_string(length) +
+                                                                        " floats, expected " + std::to_string(count * dim)));
+    }
+    slice.times.assign(count, std::nan(""));
+    if (!times.IsUndefined() && !times.IsNull()) {
+      const double* values = typed_array<double>(env, times, napi_float64_array, &length);
+      if (length != count) throw argument_error(env, "times must be a Float64Array with one time per item");
+      slice.times.assign(values, values + count);
+    }
+    read_strings(env, texts, count, "texts", &slice.texts);
+    read_strings(env, metas, count, "metas", &slice.metas);
+  }
+  // Nothing below calls into JS: the slice joins the batch whole.
+  auto move_into = [](std::vector<std::string>& from, std::vector<std::string>& to) {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  };
+  move_into(slice.ids, batch->ids);
+  if (items) {
+    batch->vectors.insert(batch->vectors.end(), rows, rows + count * dim);
+    batch->times.insert(batch->times.end(), slice.times.begin(), slice.times.end());
+    move_into(slice.texts, batch->texts);
+    move_into(slice.metas, batch->metas);
+  }
+  return Status::ok();
+}
+
+// NativeBatch: a write being handed over slice by slice (see the top of this file).
+// new NativeBatch(op, dim, items): op 0 add or upsert (add() says which), 1 remove; dim
+// the store's (checked when the batch is queued); items how many the write holds (a
+// hint to reserve room, capped).
+class NativeBatch : public Napi::ObjectWrap<NativeBatch> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeBatch", {InstanceMethod("append", &NativeBatch::Append)});
+  }
+
+  explicit NativeBatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeBatch>(info) {
+    Napi::Env env = info.Env();
+    // Tagged so that add() and remove() can tell a NativeBatch from any other object
+    // (unwrapping one of another class would be undefined behaviour).
+    NAPI_THROW_IF_FAILED_VOID(env, napi_type_tag_object(env, info.This(), &kTag));
+    auto number = [&](size_t i, double max) {
+      const double x = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0;
+      return x >= 0 && x <= max ? static_cast<size_t>(x) : 0;
+    };
+    batch_.op = number(0, 1) == 1 ? engine::BatchOp::remove : engine::BatchOp::add;
+    dim_ = number(1, 1 << 20);
+    const size_t items = std::min<size_t>(number(2, 1e9), 1 << 20);
+    batch_.ids.reserve(items);
+    if (batch_.op != engine::BatchOp::remove) {
+      batch_.vectors.reserve(std::min<size_t>(items * dim_, size_t(1) << 26));
+      batch_.times.reserve(items);
+      batch_.texts.reserve(items);
+      batch_.metas.reserve(items);
+    }
+  }
+
+  // The NativeBatch `value` made for `op` and `dim`, or nullptr if `value` is undefined;
+  // throws for anything else and for a batch already queued.
+  static NativeBatch* from(Napi::Env env, Napi::Value value, engine::BatchOp op, size_t dim) {
+    if (value.IsUndefined()) return nullptr;
+    bool tagged = false;
+    if (!value.IsObject() || napi_check_object_type_tag(env, value, &kTag, &tagged) != napi_ok || !tagged) {
+      throw argument_error(env, "staged must be a NativeBatch");
+    }
+    NativeBatch* staged = Unwrap(value.As<Napi::Object>());
+    if (staged->queued_) throw argument_error(env, "this NativeBatch was already queued");
+    const bool remove = op == engine::BatchOp::remove;
+    if (remove != (staged->batch_.op == engine::BatchOp::remove) || (!remove && staged->dim_ != dim)) {
+      throw argument_error(env, "this NativeBatch was made for another kind of write or another dim");
+    }
+    return staged;
+  }
+
+  engine::WriteBatch* batch() { return &batch_; }
+  // The staged batch, given up to be queued.
+  engine::WriteBatch take() {
+    queued_ = true;
+    return std::move(batch_);
+  }
+
+ private:
+  static constexpr napi_type_tag kTag = {0x6c6f63692d626174ull, 0x63682d7631000001ull};  // "loci-batch-v1"
+
+  // append(ids, vectors?, times?, texts?, metas?): one slice (ids alone for a remove);
+  // rejected ids throw their LociError and append nothing.
+  void Append(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (queued_) throw argument_error(env, "this NativeBatch was already queued");
+    Status status = append_items(env, &batch_, dim_, info[0], info[1], info[2], info[3], info[4]);
+    if (!status.is_ok()) throw make_error(env, status);
+  }
+
+  engine::WriteBatch batch_;
+  size_t dim_ = 0;
+  bool queued_ = false;
+};
 
 class NativeStore : public Napi::ObjectWrap<NativeStore> {
  public:
@@ -200,35 +370,6 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   // The engine, shared with workers in flight so close() cannot free it under them.
   std::shared_ptr<engine::Engine> open_engine(Napi::Env env) { return open_engine_ref(env); }
 
-  std::vector<std::string> read_ids(Napi::Env env, Napi::Value value) {
-    if (!value.IsArray()) throw argument_error(env, "ids must be an array of strings");
-    Napi::Array array = value.As<Napi::Array>();
-    std::vector<std::string> ids(array.Length());
-    for (uint32_t i = 0; i < ids.size(); ++i) {
-      Napi::Value id = array.Get(i);
-      if (!id.IsString()) throw argument_error(env, "id at index " + std::to_string(i) + " is not a string");
-      ids[i] = id.As<Napi::String>().Utf8Value();
-    }
-    return ids;
-  }
-
-  // An optional array of `count` strings (undefined: all empty).
-  std::vector<std::string> read_strings(Napi::Env env, Napi::Value value, size_t count, const char* what) {
-    std::vector<std::string> out(count);
-    if (value.IsUndefined() || value.IsNull()) return out;
-    if (!value.IsArray() || value.As<Napi::Array>().Length() != count) {
-      throw argument_error(env, std::string(what) + " must be an array with one string per item");
-    }
-    Napi::Array array = value.As<Napi::Array>();
-    for (uint32_t i = 0; i < count; ++i) {
-      Napi::Value item = array.Get(i);
-      if (item.IsUndefined() || item.IsNull()) continue;
-      if (!item.IsString()) throw argument_error(env, std::string(what) + " at index " + std::to_string(i) + " is not a string");
-      out[i] = item.As<Napi::String>().Utf8Value();
-    }
-    return out;
-  }
-
   // A Float32Array of exactly `length` floats (honouring its byte offset).
   const float* read_floats(Napi::Env env, Napi::Value value, size_t length, const char* what) {
     size_t actual = 0;
@@ -249,21 +390,6 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     T* data = typed_array<T>(env, value, type, &actual);
     if (actual == SIZE_MAX || actual < length) throw argument_error(env, message);
     return data;
-  }
-
-  // One napi_get_typedarray_info call (this is on every search's path): the data
-  // pointer (byte offset applied) and element count, or *length = SIZE_MAX if `value`
-  // is not a typed array of `type`.
-  template <class T>
-  static T* typed_array(Napi::Env env, Napi::Value value, napi_typedarray_type type, size_t* length) {
-    napi_typedarray_type actual_type;
-    void* data = nullptr;
-    if (napi_get_typedarray_info(env, value, &actual_type, length, &data, nullptr, nullptr) != napi_ok ||
-        actual_type != type) {
-      *length = SIZE_MAX;
-      return nullptr;
-    }
-    return static_cast<T*>(data);
   }
 
   // Search parameters arrive as one Float64Array [k, exact, rerank, effort, probes, beam,
@@ -296,55 +422,41 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
   // Queues a batch now (so writes apply in call order) and commits it on the pool.
-  // `lent` (if not empty) is the typed array the batch borrows its vectors from: held
-  // until the write settles, released on the JS thread.
-  Napi::Value QueueWrite(Napi::Env env, const std::shared_ptr<engine::Engine>& engine, engine::WriteBatch batch,
-                         Napi::Value lent = Napi::Value()) {
+  Napi::Value QueueWrite(Napi::Env env, const std::shared_ptr<engine::Engine>& engine, engine::WriteBatch batch) {
     auto pending = engine->submit(std::move(batch));
-    auto hold = std::make_shared<Napi::Reference<Napi::Value>>();
-    if (!lent.IsEmpty()) *hold = Napi::Persistent(lent);
     auto* worker = new PromiseWorker(
-        env, [engine, pending] { return engine->commit(pending); }, [](Napi::Env env) { return env.Undefined(); },
-        [hold] { hold->Reset(); });
+        env, [engine, pending] { return engine->commit(pending); }, [](Napi::Env env) { return env.Undefined(); });
     worker->Queue();
     return worker->promise();
   }
 
-  // add(ids, vectors, upsert, times?: Float64Array, texts?: string[], metas?: string[]) -> Promise<void>
+  // add(ids, vectors, upsert, times?: Float64Array, texts?: string[], metas?: string[],
+  //     staged?: NativeBatch) -> Promise<void>: `vectors` holds ids.length x dim floats.
+  // With `staged`, these items are the last slice of the batch staged so far.
   Napi::Value Add(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto engine = open_engine(env);
-    engine::WriteBatch batch;
-    batch.op = info[2].ToBoolean() ? engine::BatchOp::upsert : engine::BatchOp::add;
-    batch.ids = read_ids(env, info[0]);
-    const size_t count = batch.ids.size(), dim = engine->shape().dim;
-    // Borrowed, not copied: the caller (src/store.ts) passes a Float32Array of its own
-    // that nothing else touches; its values are checked on the pool (Engine::commit).
-    batch.borrowed = read_floats(env, info[1], count * dim, "vectors");
-    Status checked = index::check_batch(batch.ids, nullptr, count, 0);  // ids only, here
+    const size_t dim = engine->shape().dim;
+    NativeBatch* staged = NativeBatch::from(env, info[6], engine::BatchOp::add, dim);
+    engine::WriteBatch fresh;
+    engine::WriteBatch* batch = staged ? staged->batch() : &fresh;
+    batch->op = info[2].ToBoolean() ? engine::BatchOp::upsert : engine::BatchOp::add;
+    Status checked = append_items(env, batch, dim, info[0], info[1], info[3], info[4], info[5]);
     if (!checked.is_ok()) return rejected(env, checked);
-    batch.times.assign(count, std::nan(""));
-    if (!info[3].IsUndefined() && !info[3].IsNull()) {
-      size_t length = 0;
-      const double* times = typed_array<double>(env, info[3], napi_float64_array, &length);
-      if (length != count) throw argument_error(env, "times must be a Float64Array with one time per item");
-      batch.times.assign(times, times + count);
-    }
-    batch.texts = read_strings(env, info[4], count, "texts");
-    batch.metas = read_strings(env, info[5], count, "metas");
-    return QueueWrite(env, engine, std::move(batch), info[1]);
+    return QueueWrite(env, engine, staged ? staged->take() : std::move(fresh));
   }
 
-  // remove(ids) -> Promise<void>
+  // remove(ids, staged?: NativeBatch) -> Promise<void>
   Napi::Value Remove(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto engine = open_engine(env);
-    engine::WriteBatch batch;
-    batch.op = engine::BatchOp::remove;
-    batch.ids = read_ids(env, info[0]);
-    Status checked = index::check_batch(batch.ids, nullptr, batch.ids.size(), 0);
+    NativeBatch* staged = NativeBatch::from(env, info[1], engine::BatchOp::remove, 0);
+    engine::WriteBatch fresh;
+    fresh.op = engine::BatchOp::remove;
+    engine::WriteBatch* batch = staged ? staged->batch() : &fresh;
+    Status checked = append_items(env, batch, 0, info[0], Napi::Value(), Napi::Value(), Napi::Value(), Napi::Value());
     if (!checked.is_ok()) return rejected(env, checked);
-    return QueueWrite(env, engine, std::move(batch));
+    return QueueWrite(env, engine, staged ? staged->take() : std::move(fresh));
   }
 
   // checkpoint(compact) -> Promise<void>
@@ -390,11 +502,11 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     const auto& engine = open_engine_ref(env);
     if (!info[0].IsString()) throw argument_error(env, "id must be a string");
-    return Napi::Boolean::New(env, engine->index().contains(info[0].As<Napi::String>().Utf8Value()));
+    return Napi::Boolean::New(env, engine->contains(info[0].As<Napi::String>().Utf8Value()));
   }
 
   Napi::Value Size(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(open_engine_ref(info.Env())->index().size()));
+    return Napi::Number::New(info.Env(), double(open_engine_ref(info.Env())->size()));
   }
 
   // searchSync(query, params, distancesOut, boundariesOut) -> joined ids.
@@ -540,6 +652,12 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
 Napi::Function define_native_store(Napi::Env env, LociAddon* addon) {
   Napi::Function constructor = NativeStore::Define(env);
   addon->store_constructor = Napi::Persistent(constructor);
+  return constructor;
+}
+
+Napi::Function define_native_batch(Napi::Env env, LociAddon* addon) {
+  Napi::Function constructor = NativeBatch::Define(env);
+  addon->batch_constructor = Napi::Persistent(constructor);
   return constructor;
 }
 

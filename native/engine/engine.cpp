@@ -423,6 +423,12 @@ Status Engine::commit(const std::shared_ptr<PendingWrite>& write) {
     sync::MutexLock commit_lock(commit_mutex_);
     status = commit_group(group);
   }
+  // The batches are logged and applied: free their rows and strings here, on the
+  // committing thread, rather than wherever a PendingWrite's last reference goes (for
+  // the addon, the JS thread, where freeing a large batch would hold up the event loop).
+  for (auto& member : group) {
+    WriteBatch applied = std::move(member->batch);  // freed as it goes out of scope
+  }
   lock.lock();
   for (auto& member : group) {
     if (!status.is_ok()) member->status = status;
@@ -604,6 +610,16 @@ Status Engine::get(const std::string& id, float* vector, ItemView* item) const {
     }
   }
   return Status::ok();
+}
+
+bool Engine::contains(const std::string& id) const {
+  sync::ReaderLock lock(items_mutex_);
+  return items_.count(id) != 0;
+}
+
+size_t Engine::size() const {
+  sync::ReaderLock lock(items_mutex_);
+  return items_.size();
 }
 
 // ---- checkpoints ----------------------------------------------------------------------

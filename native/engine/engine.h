@@ -99,6 +99,11 @@ class Engine {
   Status write(WriteBatch batch) { return commit(submit(std::move(batch))); }
 
   Status get(const std::string& id, float* vector, ItemView* item) const EXCLUDES(items_mutex_);
+  /// Whether `id` is stored, and how many items are, from the item table: they take
+  /// items_mutex_ only briefly (a writer holds it only to update the table), so the
+  /// addon can call them on the JS thread.
+  bool contains(const std::string& id) const EXCLUDES(items_mutex_);
+  size_t size() const EXCLUDES(items_mutex_);
   const index::VectorIndex& index() const { return *index_; }
 
   /// Writes a checkpoint now. `compact`: also drop tombstones and collect the arena.

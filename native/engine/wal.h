@@ -19,11 +19,8 @@ enum class BatchOp : uint8_t { add = 1, upsert = 2, remove = 3 };
 struct WriteBatch {
   BatchOp op = BatchOp::add;
   std::vector<std::string> ids;
-  std::vector<float> vectors;  // ids.size() * dim (add, upsert), unless borrowed
-  // Or the rows live elsewhere (the addon lends a Float32Array it keeps alive until the
-  // write settles, so a large batch is not copied on the JS thread).
-  const float* borrowed = nullptr;
-  const float* vector_data() const { return borrowed ? borrowed : vectors.data(); }
+  std::vector<float> vectors;  // ids.size() * dim (add, upsert)
+  const float* vector_data() const { return vectors.data(); }
   std::vector<double> times;   // Unix ms, NaN = none (add, upsert)
   std::vector<std::string> texts;
   std::vector<std::string> metas;  // JSON text, "" = none
