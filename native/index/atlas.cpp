@@ -10,6 +10,7 @@
 #include <queue>
 #include <unordered_set>
 
+#include "index/distinct_hits.h"
 #include "index/topk.h"
 #include "index/validate.h"
 #include "kernels/kernels.h"
@@ -19,10 +20,6 @@
 
 namespace loci::index {
 namespace {
-
-// Extra results kept past k before the final pass, which may drop an upserted item's
-// second copy (see the end of search()).
-constexpr size_t kUpsertSlack = 2;
 
 double norm_of(const float* v, size_t dim) {
   double sum = 0;
@@ -73,7 +70,7 @@ uint32_t Atlas::allocate_slot(const std::string& id) {
   }
   // No search can see the slot yet: it is new, or its grace period has passed.
   ids_[slot] = id;
-  slot_of_[id] = slot;
+  if (id.size() > 15) id_heap_bytes_ += ids_[slot].capacity();
   return slot;
 }
 
@@ -122,17 +119,23 @@ Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, siz
   const bool bulk = count >= std::max<size_t>(live_count_, 2 * layout_.capacity);
   std::vector<uint32_t> written;
   written.reserve(count);
-  {
-    sync::WriterLock map_lock(map_mutex_);
-    if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
-    for (size_t i = 0; i < count; ++i) {
+  if (mode == WriteMode::insert) {
+    sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
+    LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    // The slot is complete before the map names it: get() may look it up at once.
+    const uint32_t slot = allocate_slot(ids[i]);
+    store_vector(slot, vectors + i * dim);
+    {
+      // Per item: get() and contains() (on the JS thread) wait for one map update at most.
+      sync::WriterLock map_lock(map_mutex_);
       // An upsert takes a fresh slot: searches may be reading the old one's vector.
       auto found = slot_of_.find(ids[i]);
       if (found != slot_of_.end()) kill_slot(found->second);
-      const uint32_t slot = allocate_slot(ids[i]);
-      store_vector(slot, vectors + i * dim);
-      written.push_back(slot);
+      slot_of_[ids[i]] = slot;
     }
+    written.push_back(slot);
   }
   Status status = Status::ok();
   if (bulk) {
@@ -186,7 +189,13 @@ bool Atlas::contains(const std::string& id) const {
 size_t Atlas::size() const { return live_count_.load(std::memory_order_relaxed); }
 
 IndexStats Atlas::stats() const {
-  sync::MutexLock lock(write_mutex_);
+  sync::MutexLock lock(stats_mutex_);
+  IndexStats stats = stats_;
+  stats.items = live_count_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+IndexStats Atlas::compute_stats() const {
   IndexStats stats;
   stats.items = live_count_;
   stats.leaves = leaves_.size();
@@ -200,8 +209,7 @@ IndexStats Atlas::stats() const {
     bytes += sizeof(InnerNode) + sizeof(RouteNode) + node.refs.capacity() * 18 + node.centroids.capacity() * 4 +
              2 * (node.codes.capacity() + node.scales.capacity() * 4 + node.code_sums.capacity() * 4 + node.norms.capacity() * 4);
   }
-  bytes += norms_.bytes() + versions_.bytes() + alive_.bytes() + entry_refs_.capacity() * 4 + ids_.bytes();
-  for (size_t slot = 0; slot < ids_.size(); ++slot) bytes += ids_[slot].size() > 15 ? ids_[slot].capacity() : 0;
+  bytes += norms_.bytes() + versions_.bytes() + alive_.bytes() + entry_refs_.capacity() * 4 + ids_.bytes() + id_heap_bytes_;
   {
     sync::ReaderLock map_lock(map_mutex_);
     bytes += slot_of_.size() * (sizeof(std::string) + 4 + 16) + slot_of_.bucket_count() * sizeof(void*);
@@ -284,7 +292,7 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
 
   std::vector<Candidate> best;
   if (params.exact) {
-    TopK top(params.k + kUpsertSlack);
+    TopK top(params.k + kDuplicateSlack);
     const size_t slots = ids_.size();
     rows = vectors_.data();
     for (uint32_t slot = 0; slot < slots; ++slot) {
@@ -398,25 +406,11 @@ Status Atlas::search(const float* query, const SearchParams& params, std::vector
       const char* row = reinterpret_cast<const char*>(rows + size_t(c.slot) * dim);
       for (size_t offset = 0; offset < dim * sizeof(float); offset += 64) __builtin_prefetch(row + offset);
     }
-    TopK top(params.k + kUpsertSlack);
+    TopK top(params.k + kDuplicateSlack);
     for (const Candidate& c : shortlist) top.push(exact_distance(c.slot), c.slot);
     best = top.take_sorted();
   }
-  // An item upserted during the search can be met in its old slot (live when checked)
-  // and in its new one: keep the nearer. Only then is a slot in `best` dead by now, so
-  // the id comparisons run only in that case.
-  bool any_dead = false;
-  for (const Candidate& c : best) any_dead |= !alive(c.slot);
-  hits->reserve(std::min(best.size(), params.k));
-  for (const Candidate& c : best) {
-    if (hits->size() == params.k) break;
-    const std::string& id = ids_[c.slot];
-    bool duplicate = false;
-    if (any_dead) {
-      for (const SearchHit& hit : *hits) duplicate |= hit.id == id;
-    }
-    if (!duplicate) hits->push_back({id, c.distance});
-  }
+  distinct_hits(best, params.k, [this](uint32_t slot) -> const std::string& { return ids_[slot]; }, hits);
   return Status::ok();
 }
 

@@ -143,7 +143,7 @@ class Atlas final : public VectorIndex {
   explicit Atlas(const AtlasOptions& options, const LeafLayout& layout);
 
   // Item table.
-  uint32_t allocate_slot(const std::string& id) REQUIRES(write_mutex_, map_mutex_);
+  uint32_t allocate_slot(const std::string& id) REQUIRES(write_mutex_);  // the caller maps the id to it
   void store_vector(uint32_t slot, const float* vector) REQUIRES(write_mutex_);
   void kill_slot(uint32_t slot) REQUIRES(write_mutex_);  // the item is deleted or has moved to a new slot
   bool alive(uint32_t slot) const { return alive_[slot].load(std::memory_order_acquire) != 0; }
@@ -155,7 +155,8 @@ class Atlas final : public VectorIndex {
   // Publication (atlas_publish.cpp).
   void publish(bool all_drift) REQUIRES(write_mutex_);           // fresh leaves, reshaped and drifted nodes, the root
   void publish_everything(TreeView* view) REQUIRES(write_mutex_);  // a new view: every node and leaf
-  void finish_write() REQUIRES(write_mutex_);                    // after publishing: slot grace periods, reclamation
+  void finish_write() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);  // ...and refreshes the stats snapshot
+  IndexStats compute_stats() const REQUIRES(write_mutex_) EXCLUDES(map_mutex_);                    // after publishing: slot grace periods, reclamation
   void discard_fresh_pages() REQUIRES(write_mutex_);             // the writer's unpublished pages (before a rebuild)
   RouteNode* route_node(const InnerNode& node) const;
   void mark_reshaped(uint32_t node) REQUIRES(write_mutex_);
@@ -208,6 +209,11 @@ class Atlas final : public VectorIndex {
   // (epoch tag, slots) waiting for the searches that could see them to finish.
   std::deque<std::pair<uint64_t, std::vector<uint32_t>>> retiring_slots_ GUARDED_BY(write_mutex_);
   std::atomic<size_t> live_count_{0};
+  size_t id_heap_bytes_ GUARDED_BY(write_mutex_) = 0;  // ids too long for the string's own buffer
+
+  // stats() returns the snapshot the last write left, so it never waits for a write.
+  mutable sync::Mutex stats_mutex_ ACQUIRED_AFTER(map_mutex_);
+  IndexStats stats_ GUARDED_BY(stats_mutex_);
 
   // The writer's tree: nodes_[root_] is the root.
   std::vector<InnerNode> nodes_ GUARDED_BY(write_mutex_);

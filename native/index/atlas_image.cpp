@@ -46,6 +46,10 @@ Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique
   LOCI_RETURN_IF_ERROR(create(options, &atlas));
   Status status = atlas->load_locked(reader);
   if (!status.is_ok()) return status;
+  {
+    sync::MutexLock lock(atlas->write_mutex_);
+    atlas->finish_write();  // the first stats snapshot (it takes map_mutex_, which load_locked held)
+  }
   // Checked after the locks are gone (check_invariants takes them).
   Status invariants = atlas->check_invariants();
   if (!invariants.is_ok()) {
@@ -169,6 +173,8 @@ Status Atlas::load_locked(ImageReader* reader) {
       free_slots_.push_back(slot);
     }
   }
+  id_heap_bytes_ = 0;
+  for (uint32_t slot = 0; slot < slots; ++slot) id_heap_bytes_ += ids_[slot].size() > 15 ? ids_[slot].capacity() : 0;
   // The loaded tree becomes the view searches read (the empty one create() made goes).
   TreeView* view = new TreeView();
   publish_everything(view);

@@ -42,6 +42,7 @@ Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(o
   clear_tree();
   publish_everything(view);
   view_.store(view, std::memory_order_release);
+  finish_write();  // the first stats snapshot
 }
 
 Atlas::~Atlas() {
@@ -168,11 +169,15 @@ void Atlas::finish_write() {
   domain.reclaim();
   while (!retiring_slots_.empty() && domain.passed(retiring_slots_.front().first)) {
     for (uint32_t slot : retiring_slots_.front().second) {
+      if (ids_[slot].size() > 15) id_heap_bytes_ -= ids_[slot].capacity();
       ids_[slot].clear();
       free_slots_.push_back(slot);
     }
     retiring_slots_.pop_front();
   }
+  IndexStats stats = compute_stats();
+  sync::MutexLock lock(stats_mutex_);
+  stats_ = stats;
 }
 
 }  // namespace loci::index

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "index/distinct_hits.h"
 #include "index/topk.h"
 #include "index/validate.h"
 #include "kernels/kernels.h"
@@ -117,6 +118,7 @@ void ExactStore::append_row(const std::string& id, const float* vector) {
   grow(table, row + 1);
   derive_row(table, row);
   table->ids[row] = id;
+  table->id_bytes += id.capacity() + 16;  // the string's heap part and a map entry
   table->alive[row].store(1, std::memory_order_relaxed);
   table->count.store(row + 1, std::memory_order_release);  // publishes the row
   slot_of_[id] = static_cast<uint32_t>(row);
@@ -150,6 +152,7 @@ void ExactStore::compact_locked() {
       dense->code_sums[row] = old->code_sums[r];
     }
     dense->ids[row] = old->ids[r];
+    dense->id_bytes += dense->ids[row].capacity() + 16;
     dense->alive[row].store(1, std::memory_order_relaxed);
     slot_of_[dense->ids[row]] = static_cast<uint32_t>(row);
     ++row;
@@ -163,6 +166,7 @@ void ExactStore::maybe_compact() {
   const Table* table = table_.load(std::memory_order_relaxed);
   if (table->dead > 1024 && table->dead > live_.load(std::memory_order_relaxed)) compact_locked();
   epochs().reclaim();
+  refresh_stats();
 }
 
 Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors, size_t count,
@@ -170,16 +174,18 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
   const size_t dim = options_.dim;
   LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
   sync::MutexLock lock(write_mutex_);
-  {
+  if (mode == WriteMode::insert) {
+    sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
+    LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    // Per item: get() and contains() (on the JS thread) wait for one row at most.
     sync::WriterLock map_lock(map_mutex_);
-    if (mode == WriteMode::insert) LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
-    for (size_t i = 0; i < count; ++i) {
-      // An upsert appends the new vector and retires the old row: searches may be
-      // reading it. Later duplicates in a batch win.
-      auto found = slot_of_.find(ids[i]);
-      if (found != slot_of_.end()) kill_row(found->second);
-      append_row(ids[i], vectors + i * dim);
-    }
+    // An upsert appends the new vector and retires the old row: searches may be
+    // reading it. Later duplicates in a batch win.
+    auto found = slot_of_.find(ids[i]);
+    if (found != slot_of_.end()) kill_row(found->second);
+    append_row(ids[i], vectors + i * dim);
   }
   maybe_compact();
   return Status::ok();
@@ -205,6 +211,7 @@ void ExactStore::compact() {
   sync::MutexLock lock(write_mutex_);
   compact_locked();
   epochs().reclaim();
+  refresh_stats();
 }
 
 Status ExactStore::get(const std::string& id, float* out) const {
@@ -224,17 +231,21 @@ bool ExactStore::contains(const std::string& id) const {
 }
 
 IndexStats ExactStore::stats() const {
-  sync::MutexLock lock(write_mutex_);
+  sync::MutexLock lock(stats_mutex_);
+  IndexStats stats = stats_;
+  stats.items = live_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+void ExactStore::refresh_stats() {
   const Table* table = table_.load(std::memory_order_relaxed);
   IndexStats stats;
   stats.items = live_.load();
   stats.vector_bytes = table->vectors.capacity() * sizeof(float);
   stats.index_bytes = table->norms.bytes() + table->codes.bytes() + table->scales.bytes() + table->code_sums.bytes() +
-                      table->alive.bytes() + table->ids.bytes();
-  for (size_t row = 0; row < table->count.load(); ++row) {
-    stats.index_bytes += table->ids[row].capacity() + sizeof(std::string) + 16;  // id + map entry
-  }
-  return stats;
+                      table->alive.bytes() + table->ids.bytes() + table->id_bytes;
+  sync::MutexLock lock(stats_mutex_);
+  stats_ = stats;
 }
 
 size_t ExactStore::size() const { return live_.load(std::memory_order_relaxed); }
@@ -296,9 +307,7 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
   const Table& table = *table_.load(std::memory_order_acquire);
   const size_t count = table.count.load(std::memory_order_acquire);
   auto live = [&table](size_t row) { return table.alive[row].load(std::memory_order_acquire) != 0; };
-  // One extra result per possible duplicate: an item upserted during the search may be
-  // met in its old row (live when checked) and its new one.
-  const size_t keep = params.k + 2;
+  const size_t keep = params.k + kDuplicateSlack;  // see distinct_hits.h
   std::vector<Candidate> best;
 
   if (options_.quantization == Quantization::none || params.exact) {
@@ -347,19 +356,7 @@ Status ExactStore::search(const float* query, const SearchParams& params, std::v
     best = top.take_sorted();
   }
 
-  hits->clear();
-  hits->reserve(std::min(best.size(), params.k));
-  bool any_dead = false;  // only then can an id appear twice (see `keep`)
-  for (const Candidate& c : best) any_dead |= !live(c.slot);
-  for (const Candidate& c : best) {
-    if (hits->size() == params.k) break;
-    const std::string& id = table.ids[c.slot];
-    bool duplicate = false;
-    if (any_dead) {
-      for (const SearchHit& hit : *hits) duplicate |= hit.id == id;
-    }
-    if (!duplicate) hits->push_back({id, c.distance});
-  }
+  distinct_hits(best, params.k, [&table](uint32_t slot) -> const std::string& { return table.ids[slot]; }, hits);
   return Status::ok();
 }
 
@@ -403,6 +400,7 @@ Status ExactStore::load_image(ImageReader* reader) {
       return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + ids[row]);
     }
     table->ids[row] = std::move(ids[row]);
+    table->id_bytes += table->ids[row].capacity() + 16;
     table->alive[row].store(1, std::memory_order_relaxed);
   }
   // Norms and codes are derived, not stored: recompute them on both cores.
@@ -415,6 +413,7 @@ Status ExactStore::load_image(ImageReader* reader) {
   helper.join();
   table->count.store(count, std::memory_order_release);
   live_.store(count);
+  refresh_stats();
   return Status::ok();
 }
 

@@ -83,6 +83,7 @@ class ExactStore final : public VectorIndex {
     sync::StableArray<std::atomic<uint8_t>> alive;
     std::atomic<size_t> count{0};
     size_t dead = 0;                             // writer only
+    size_t id_bytes = 0;                         // writer only: ids and map entries, for stats
   };
 
   explicit ExactStore(const ExactStoreOptions& options);
@@ -94,7 +95,9 @@ class ExactStore final : public VectorIndex {
   Status load_image(ImageReader* reader) EXCLUDES(write_mutex_, map_mutex_);
   // A dense copy of the live rows, published; takes map_mutex_ to renumber.
   void compact_locked() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);
-  void maybe_compact() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);  // when dead rows outnumber live ones
+  // When dead rows outnumber live ones; then refreshes the stats snapshot.
+  void maybe_compact() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);
+  void refresh_stats() REQUIRES(write_mutex_);
   template <class Sink>
   void scan_f32(const Table& table, size_t count, const float* query, float query_norm, Sink&& sink) const;
   float exact_distance(const Table& table, const float* query, float query_norm, size_t row) const;
@@ -106,6 +109,9 @@ class ExactStore final : public VectorIndex {
   std::unordered_map<std::string, uint32_t> slot_of_ GUARDED_BY(map_mutex_);  // live id -> row of the current table
   std::atomic<Table*> table_{nullptr};
   std::atomic<size_t> live_{0};
+  // stats() returns the snapshot the last write left, so it never waits for a write.
+  mutable sync::Mutex stats_mutex_ ACQUIRED_AFTER(map_mutex_);
+  IndexStats stats_ GUARDED_BY(stats_mutex_);
 };
 
 }  // namespace loci::index
