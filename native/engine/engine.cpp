@@ -563,6 +563,7 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
     LOCI_RETURN_IF_ERROR(index_->add(batch.ids, batch.vector_data(), batch.size(),
                                      batch.op == BatchOp::upsert ? index::WriteMode::upsert : index::WriteMode::insert));
   }
+  if (batch.op != BatchOp::remove) grow_item_table(batch.size());
   sync::WriterLock lock(items_mutex_);
   for (size_t i = 0; i < batch.size(); ++i) {
     auto found = items_.find(batch.ids[i]);
@@ -585,6 +586,27 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
     arena_live_bytes_ += refs[i].footprint();
   }
   return Status::ok();
+}
+
+void Engine::grow_item_table(size_t adding) {
+  // Growing the table rehashes every entry: 100+ ms at a million items, during which
+  // get() and has() on the JS thread would wait. Only the commit_mutex_ holder changes
+  // the table, so it can rehash a copy under the shared lock and swap it in. Durable
+  // stores only: their records are small (no text), in-memory ones would copy texts.
+  std::unordered_map<std::string, ItemRecord> grown;
+  {
+    sync::ReaderLock lock(items_mutex_);
+    const size_t needed = items_.size() + adding;
+    if (!durable() || needed <= items_.max_load_factor() * items_.bucket_count()) return;
+    grown.max_load_factor(items_.max_load_factor());
+    grown.reserve(2 * needed);
+    grown.insert(items_.begin(), items_.end());
+  }
+  {
+    sync::WriterLock lock(items_mutex_);
+    items_.swap(grown);
+  }
+  // `grown` now holds the old table: freed here, outside the lock.
 }
 
 // ---- reads ----------------------------------------------------------------------------

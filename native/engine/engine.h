@@ -134,6 +134,7 @@ class Engine {
   Status load(OpenReport* report) REQUIRES(commit_mutex_);
   Status commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) REQUIRES(commit_mutex_);
   Status apply(WriteBatch& batch, const std::vector<storage::BlobRef>& refs) REQUIRES(commit_mutex_) EXCLUDES(items_mutex_);
+  void grow_item_table(size_t adding) REQUIRES(commit_mutex_) EXCLUDES(items_mutex_);
   // Replay: consecutive batches of the same kind are applied as one (fewer, larger
   // index writes); `replay_pending_` collects them until replay_flush().
   Status replay_batch(WriteBatch& batch, uint64_t lsn) REQUIRES(commit_mutex_);
