@@ -12,6 +12,7 @@
 #include "index/exact_store.h"
 #include "index/validate.h"
 #include "storage/log_format.h"
+#include "sync/grow_map.h"
 
 namespace loci::engine {
 
@@ -589,24 +590,9 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
 }
 
 void Engine::grow_item_table(size_t adding) {
-  // Growing the table rehashes every entry: 100+ ms at a million items, during which
-  // get() and has() on the JS thread would wait. Only the commit_mutex_ holder changes
-  // the table, so it can rehash a copy under the shared lock and swap it in. Durable
-  // stores only: their records are small (no text), in-memory ones would copy texts.
-  std::unordered_map<std::string, ItemRecord> grown;
-  {
-    sync::ReaderLock lock(items_mutex_);
-    const size_t needed = items_.size() + adding;
-    if (!durable() || needed <= items_.max_load_factor() * items_.bucket_count()) return;
-    grown.max_load_factor(items_.max_load_factor());
-    grown.reserve(2 * needed);
-    grown.insert(items_.begin(), items_.end());
-  }
-  {
-    sync::WriterLock lock(items_mutex_);
-    items_.swap(grown);
-  }
-  // `grown` now holds the old table: freed here, outside the lock.
+  // Durable stores only: their records are small (no text); in-memory ones would copy
+  // every text.
+  if (durable()) sync::grow_map_outside_lock(items_, items_mutex_, adding);
 }
 
 // ---- reads ----------------------------------------------------------------------------

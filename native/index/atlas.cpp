@@ -17,6 +17,7 @@
 #include "kernels/quantize.h"
 #include "kernels/stream.h"
 #include "sync/epoch.h"
+#include "sync/grow_map.h"
 
 namespace loci::index {
 namespace {
@@ -123,6 +124,7 @@ Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, siz
     sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
     LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
   }
+  sync::grow_map_outside_lock(slot_of_, map_mutex_, count);  // no rehash under the item locks below
   for (size_t i = 0; i < count; ++i) {
     // The slot is complete before the map names it: get() may look it up at once.
     const uint32_t slot = allocate_slot(ids[i]);

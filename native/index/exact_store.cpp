@@ -18,6 +18,7 @@
 #include "kernels/quantize.h"
 #include "kernels/stream.h"
 #include "sync/epoch.h"
+#include "sync/grow_map.h"
 
 namespace loci::index {
 namespace {
@@ -178,6 +179,7 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
     sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
     LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
   }
+  sync::grow_map_outside_lock(slot_of_, map_mutex_, count);  // no rehash under the item locks below
   for (size_t i = 0; i < count; ++i) {
     // Per item: get() and contains() (on the JS thread) wait for one row at most.
     sync::WriterLock map_lock(map_mutex_);
