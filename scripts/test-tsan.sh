@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 cmake -S native -B build-tsan -G Ninja -DLOCI_BUILD_TESTS=ON -DLOCI_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-tsan -j 2 --target test_epoch test_storage_env test_engine test_index_concurrency
 # halt_on_error: a race fails the run instead of only printing.
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir build-tsan --output-on-failure -R "test_epoch|test_storage_env|test_engine|test_index_concurrency" "$@"
+# The index stress runs half as long as under ASan: TSan is ~10x slower.
+LOCI_STRESS_WRITES=${LOCI_STRESS_WRITES:-3000} TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir build-tsan --output-on-failure -R "test_epoch|test_storage_env|test_engine|test_index_concurrency" "$@"
