@@ -30,7 +30,7 @@ import { log, seconds } from './data/cache';
 import { DATASET_NAMES, loadDataset, type Dataset, type DatasetName } from './data/index';
 import { markdown, svg, type AnnReport, type PointResult, type SystemResult } from './ann/report';
 import { SYSTEM_NAMES, SYSTEMS, SystemUnavailable, type SystemName } from './ann/systems';
-import { describeEnvironment, environment, lociBuild, median, resultsDir } from './lib/report';
+import { describeEnvironment, environment, lociBuild, median, resultsDir, UsageError, runMain } from './lib/report';
 
 const K = 10;
 const WARMUP_QUERIES = 200;
@@ -47,7 +47,6 @@ interface Options {
 }
 
 /** A bad command line: reported as its message alone. */
-class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { dataset: 'fashion-mnist', systems: [...SYSTEM_NAMES], queries: undefined, quick: false, write: true, child: null, render: null };
@@ -310,7 +309,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof UsageError ? `bench:ann: ${error.message}` : error);
-  process.exit(1);
-});
+runMain('ann', main);

@@ -55,7 +55,7 @@ import { summarize } from './ingest/workloads';
 import { type DelaySummary, type PhaseProbe, Samples, nowMs, LoopProbe, CallTimes, CallbackClock, TARGET_MS, ms, SYNC } from './eventloop/probes';
 import { childMain, inChild as runChild } from './lib/child';
 import type { LatencySummary } from './ingest/report';
-import { describeEnvironment, environment, lociBuild, writeResult, type Environment, type LociBuild } from './lib/report';
+import { describeEnvironment, environment, lociBuild, type Environment, type LociBuild, UsageError, runMain, publishReport } from './lib/report';
 
 const DEFAULT_ITEMS = 1_000_000;
 const DEFAULT_BATCH = 1000;
@@ -80,7 +80,6 @@ interface Options {
   child: string | null;
 }
 
-class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { items: DEFAULT_ITEMS, batch: DEFAULT_BATCH, inFlight: DEFAULT_IN_FLIGHT, write: true, syncReads: false, child: null };
@@ -560,18 +559,10 @@ async function main(): Promise<void> {
     };
     report.targets = evaluate(report);
     report.totalSeconds = (nowMs() - started) / 1000;
-    const text = markdown(report);
-    console.log(`\n${text}`);
-    if (options.write) {
-      writeResult('eventloop', text, report, 'md');
-      console.log('wrote bench/results/eventloop.{md,json}');
-    }
+    publishReport('eventloop', markdown(report), report, options.write);
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof UsageError ? `bench:eventloop: ${error.message}` : error);
-  process.exit(1);
-});
+runMain('eventloop', main);

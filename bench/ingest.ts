@@ -40,7 +40,7 @@ import { childMain, inChild as runChild } from './lib/child';
 import { ensureVectorFile, generateRows } from './ingest/data';
 import { caseLabel, caseLine, evaluateTargets, markdown, type CaseResult, type IngestReport, type MillionResult, type OpenPhase, type RecoverPhase, type WritePhase } from './ingest/report';
 import { fsyncBaseline, recoverPhase, reopenPhase, writePhase, type OpenSpec, type WriteSpec } from './ingest/workloads';
-import { describeEnvironment, environment, lociBuild, writeResult } from './lib/report';
+import { describeEnvironment, environment, lociBuild, UsageError, runMain, publishReport } from './lib/report';
 
 const DEFAULT_ITEMS = 100_000;
 const QUICK_ITEMS = 20_000;
@@ -60,7 +60,6 @@ interface Options {
 }
 
 /** A bad command line: reported as its message alone. */
-class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { quick: false, items: 0, million: true, millionItems: MILLION, cases: null, write: true, render: null, child: null };
@@ -321,18 +320,10 @@ async function main(): Promise<void> {
     };
     report.targets = evaluateTargets(report);
     report.totalSeconds = (performance.now() - started) / 1000;
-    const text = markdown(report);
-    console.log(`\n${text}`);
-    if (options.write) {
-      writeResult('ingest', text, report, 'md');
-      console.log('wrote bench/results/ingest.{md,json}');
-    }
+    publishReport('ingest', markdown(report), report, options.write);
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof UsageError ? `bench:ingest: ${error.message}` : error);
-  process.exit(1);
-});
+runMain('ingest', main);

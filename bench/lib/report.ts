@@ -116,3 +116,22 @@ export function gaussianFill(out: Float32Array, random: () => number): Float32Ar
   }
   return out;
 }
+
+/** A bad command-line argument: printed as one line, without a stack. */
+export class UsageError extends Error {}
+
+/** Runs a benchmark's main(): a UsageError prints as `bench:<name>: <message>`, anything else with its stack; both exit 1. */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(error instanceof UsageError ? `bench:${name}: ${error.message}` : error);
+    process.exit(1);
+  });
+}
+
+/** Prints a report and, if `write`, saves it as bench/results/<name>.md with every figure in <name>.json. */
+export function publishReport(name: string, text: string, report: unknown, write: boolean): void {
+  console.log(`\n${text}`);
+  if (!write) return;
+  writeResult(name, text, report, 'md');
+  console.log(`wrote bench/results/${name}.{md,json}`);
+}
