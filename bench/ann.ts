@@ -46,8 +46,6 @@ interface Options {
   render: string | null;
 }
 
-/** A bad command line: reported as its message alone. */
-
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { dataset: 'fashion-mnist', systems: [...SYSTEM_NAMES], queries: undefined, quick: false, write: true, child: null, render: null };
   for (let i = 0; i < argv.length; i++) {

@@ -80,7 +80,6 @@ interface Options {
   child: string | null;
 }
 
-
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { items: DEFAULT_ITEMS, batch: DEFAULT_BATCH, inFlight: DEFAULT_IN_FLIGHT, write: true, syncReads: false, child: null };
   for (let i = 0; i < argv.length; i++) {

@@ -59,8 +59,6 @@ interface Options {
   child: string | null;
 }
 
-/** A bad command line: reported as its message alone. */
-
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { quick: false, items: 0, million: true, millionItems: MILLION, cases: null, write: true, render: null, child: null };
   for (let i = 0; i < argv.length; i++) {
