@@ -266,7 +266,7 @@ Status Engine::load(OpenReport* report) {
     uint64_t live_bytes = 0;
     std::thread item_table([this, &items, &live_bytes] {
       sync::WriterLock lock(items_mutex_);  // uncontended: nothing else reads items_ during open
-      items_.reserve(items.size());
+      sync::reserve_for_load(items_, items.size());
       for (ItemRecord& item : items) {
         live_bytes += item.blob.footprint();
         std::string id = std::move(item.id);  // the key holds the id; the value's stays empty

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/coding.h"
+#include "index/validate.h"
 #include "storage/log_format.h"
 
 namespace loci::engine {
@@ -84,9 +85,7 @@ bool WriteBatch::decode(const uint8_t* payload, size_t size, size_t dim, uint64_
       return false;
     }
     std::memcpy(&vectors[i * dim], raw, dim * sizeof(float));
-    for (size_t d = 0; d < dim; ++d) {
-      if (!std::isfinite(vectors[i * dim + d])) return false;
-    }
+    if (!index::is_finite_vector(&vectors[i * dim], dim)) return false;
   }
   return in.ok() && in.remaining() == 0;
 }

@@ -5,6 +5,7 @@
 
 #include "common/coding.h"
 #include "index/atlas.h"
+#include "sync/grow_map.h"
 
 namespace loci::index {
 
@@ -87,7 +88,7 @@ Status Atlas::load_locked(ImageReader* reader) {
   // saves recomputing them from every vector.
   norms_.grow_to(slots);
   entry_refs_.assign(slots, 0);
-  slot_of_.reserve(slots);
+  sync::reserve_for_load(slot_of_, slots);
   size_t live = 0;
   for (uint32_t slot = 0; slot < slots; ++slot) {
     versions_[slot].store(versions[slot], std::memory_order_relaxed);

@@ -393,7 +393,7 @@ Status ExactStore::load_image(ImageReader* reader) {
   Table* table = table_.load(std::memory_order_relaxed);
   LOCI_RETURN_IF_ERROR(reader->vectors(count, &table->vectors));
   grow(table, count);
-  slot_of_.reserve(count);
+  sync::reserve_for_load(slot_of_, count);
   for (size_t row = 0; row < count; ++row) {
     if (!alive[row] || ids[row].empty()) {
       return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(row) + " is not a live item");

@@ -1,26 +1,60 @@
 #include "index/validate.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <unordered_set>
 
 namespace loci::index {
 
-Status check_vector(const float* vector, size_t dim, const char* what, size_t index) {
-  const std::string name = std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index));
-  double norm_sq = 0;  // in double: the float32 sum is what must not overflow
+namespace {
+
+constexpr uint32_t kInfinityBits = 0x7f800000u;
+
+// The largest |component| as IEEE-754 bits with the sign cleared. For finite floats
+// these bits order as the magnitudes do, infinity is kInfinityBits and every NaN lies
+// above it, so one integer max (which the compiler vectorises; a loop that stops at
+// the first bad float it cannot) both finds a non-finite component and gives the scale.
+uint32_t max_magnitude_bits(const float* vector, size_t dim) {
+  uint32_t max_bits = 0;
   for (size_t i = 0; i < dim; ++i) {
-    if (!std::isfinite(vector[i])) {
-      return Status::error(StatusCode::invalid_vector, name + " has a non-finite value (" + std::to_string(vector[i]) +
-                                                           ") at component " + std::to_string(i) +
-                                                           ": vectors must contain only finite numbers");
-    }
-    norm_sq += double(vector[i]) * double(vector[i]);
+    uint32_t bits;
+    std::memcpy(&bits, vector + i, sizeof bits);
+    bits &= 0x7fffffffu;
+    max_bits = bits > max_bits ? bits : max_bits;
   }
+  return max_bits;
+}
+
+std::string vector_name(const char* what, size_t index) {
+  return std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index));
+}
+
+}  // namespace
+
+bool is_finite_vector(const float* vector, size_t dim) { return max_magnitude_bits(vector, dim) < kInfinityBits; }
+
+Status check_vector(const float* vector, size_t dim, const char* what, size_t index) {
+  const uint32_t max_bits = max_magnitude_bits(vector, dim);
+  if (max_bits >= kInfinityBits) {
+    size_t i = 0;
+    while (std::isfinite(vector[i])) ++i;
+    return Status::error(StatusCode::invalid_vector, vector_name(what, index) + " has a non-finite value (" +
+                                                         std::to_string(vector[i]) + ") at component " +
+                                                         std::to_string(i) + ": vectors must contain only finite numbers");
+  }
+  float max_abs;
+  std::memcpy(&max_abs, &max_bits, sizeof max_abs);
+  // |v|^2 <= dim * max|v_i|^2: only a vector that might overflow is summed, in double
+  // (the float32 sum is what must not overflow).
+  if (double(max_abs) * double(max_abs) * double(dim) <= double(std::numeric_limits<float>::max())) return Status::ok();
+  double norm_sq = 0;
+  for (size_t i = 0; i < dim; ++i) norm_sq += double(vector[i]) * double(vector[i]);
   if (norm_sq > double(std::numeric_limits<float>::max())) {
     return Status::error(StatusCode::invalid_vector,
-                         name + " is too long for float32 arithmetic (its squared length exceeds 3.4e38): "
-                                "scale it down, e.g. normalise it");
+                         vector_name(what, index) + " is too long for float32 arithmetic (its squared length exceeds 3.4e38): "
+                                                    "scale it down, e.g. normalise it");
   }
   return Status::ok();
 }

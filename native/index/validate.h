@@ -17,6 +17,10 @@ namespace loci::index {
 /// distance can be NaN. `index` SIZE_MAX means "the query" (no number in the message).
 Status check_vector(const float* vector, size_t dim, const char* what, size_t index);
 
+/// True if every component is finite (no NaN, no infinity): the cheap half of
+/// check_vector, for data whose length was checked when it was first written.
+bool is_finite_vector(const float* vector, size_t dim);
+
 /// Every id non-empty and at most kMaxIdBytes; every vector valid (check_vector).
 Status check_batch(const std::vector<std::string>& ids, const float* vectors, size_t count, size_t dim);
 

@@ -29,4 +29,12 @@ void grow_map_outside_lock(Map& map, SharedMutex& mutex, size_t adding) NO_THREA
   map.swap(grown);
 }
 
+/// Sizes a map being filled at load for `count` entries plus as many again, the
+/// headroom grow_map_outside_lock() leaves too: the writes that follow an open (a WAL
+/// replay first) then add entries without copying the whole map once more.
+template <class Map>
+void reserve_for_load(Map& map, size_t count) {
+  map.reserve(2 * count);
+}
+
 }  // namespace loci::sync
