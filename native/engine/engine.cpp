@@ -321,13 +321,25 @@ Status Engine::load(OpenReport* report) {
 
   started = std::chrono::steady_clock::now();
   ReplayResult replay;
-  LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
-                                  [this](WriteBatch& batch, uint64_t lsn) {
-                                    commit_mutex_.assert_held();  // replay_wal calls back on this thread, in this call
-                                    return replay_batch(batch, lsn);
-                                  },
-                                  &replay));
-  LOCI_RETURN_IF_ERROR(replay_flush());
+  {
+    // This thread reads, checks and decodes the WAL, writes the blobs to the arena and
+    // gathers groups; the pipeline's thread applies them to the index and item table.
+    ReplayPipeline pipeline([this](ReplayGroup& group) { return apply_replayed(group); });
+    replay_ = &pipeline;
+    struct Detach {  // on every return below: the pipeline goes with this scope
+      ReplayPipeline*& pointer;
+      ~Detach() { pointer = nullptr; }
+    } detach{replay_};
+    LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
+                                    [this](WriteBatch& batch, uint64_t, const RecordPosition& position) {
+                                      commit_mutex_.assert_held();  // replay_wal calls back on this thread, in this call
+                                      return replay_batch(batch, position);
+                                    },
+                                    &replay));
+    LOCI_RETURN_IF_ERROR(replay_flush());
+    LOCI_RETURN_IF_ERROR(pipeline.finish());
+  }
+  replay_ids_.clear();
   LOCI_RETURN_IF_ERROR(arena_->flush());
   report->replay_ms = elapsed_ms(started);
   report->replayed_records = replay.records;
@@ -358,26 +370,42 @@ Status Engine::load(OpenReport* report) {
   return Status::ok();
 }
 
-Status Engine::replay_batch(WriteBatch& batch, uint64_t lsn) {
-  // A batch joins the pending one if it is of the same kind and touches none of its ids
-  // (then applying both at once is the same as applying them in turn).
+Status Engine::apply_replayed(ReplayGroup& group) {
+  Status applied = apply(group.batch, group.refs);
+  if (applied.is_ok()) return applied;
+  return Status::error(StatusCode::corrupt, group.first_path + " at offset " + std::to_string(group.first_offset) +
+                                                ": a record of the group replayed from here does not apply: " + applied.message());
+}
+
+Status Engine::replay_batch(WriteBatch& batch, const RecordPosition& position) {
+  // A batch joins the group being filled if it is of the same kind and touches none of
+  // its ids (then applying both at once is the same as applying them in turn).
   constexpr size_t kReplayGroup = 4096;
-  bool joins = replay_pending_.size() == 0 ||
-               (replay_pending_.op == batch.op && replay_pending_.size() + batch.size() <= kReplayGroup);
-  for (size_t i = 0; joins && i < batch.size(); ++i) joins = !replay_ids_.count(batch.ids[i]);
-  if (!joins) LOCI_RETURN_IF_ERROR(replay_flush());
-  const size_t first = replay_refs_.size();
-  replay_refs_.resize(first + batch.size());
-  // verify replays into memory only: the texts were checked by the record's CRC.
-  if (batch.op != BatchOp::remove && !read_only_) {
-    std::string blobs;
-    for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &blobs, &replay_refs_[first + i]);
-    LOCI_RETURN_IF_ERROR(arena_->append_buffered(blobs));
+  ReplayGroup* group = &replay_->filling();
+  bool joins = group->size() == 0 || (group->batch.op == batch.op && group->size() + batch.size() <= kReplayGroup);
+  const std::hash<std::string> hash;
+  for (size_t i = 0; joins && i < batch.size(); ++i) joins = !replay_ids_.count(hash(batch.ids[i]));
+  if (!joins) {
+    LOCI_RETURN_IF_ERROR(replay_flush());
+    group = &replay_->filling();
   }
-  WriteBatch& pending = replay_pending_;
+  if (group->size() == 0) {
+    group->first_path = position.path;
+    group->first_offset = position.offset;
+  }
+  const size_t first = group->refs.size();
+  group->refs.resize(first + batch.size());
+  // verify replays into memory only: the texts were checked by the record's CRC.
+  // The group's blobs gather in group_blobs_ (no group commit runs during open: its
+  // scratch is free) and reach the arena's buffer in one append when the group is
+  // handed over.
+  if (batch.op != BatchOp::remove && !read_only_) {
+    for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &group_blobs_, &group->refs[first + i]);
+  }
+  WriteBatch& pending = group->batch;
   pending.op = batch.op;
   for (size_t i = 0; i < batch.size(); ++i) {
-    replay_ids_.insert(batch.ids[i]);
+    replay_ids_.insert(hash(batch.ids[i]));
     pending.ids.push_back(std::move(batch.ids[i]));
   }
   if (batch.op != BatchOp::remove) {
@@ -388,15 +416,11 @@ Status Engine::replay_batch(WriteBatch& batch, uint64_t lsn) {
 }
 
 Status Engine::replay_flush() {
-  if (replay_pending_.size() == 0) return Status::ok();
-  Status applied = apply(replay_pending_, replay_refs_);
-  // Cleared, not replaced: the buffers keep their capacity for the next group.
-  replay_pending_.ids.clear();
-  replay_pending_.vectors.clear();
-  replay_pending_.times.clear();
-  replay_refs_.clear();
   replay_ids_.clear();
-  return applied;
+  if (!group_blobs_.empty()) {
+    LOCI_RETURN_IF_ERROR(arena_->append_buffered(std::move(group_blobs_)));
+  }
+  return replay_->hand_over();
 }
 
 Engine::~Engine() { close(); }
@@ -567,17 +591,17 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
   if (batch.op != BatchOp::remove) grow_item_table(batch.size());
   sync::WriterLock lock(items_mutex_);
   for (size_t i = 0; i < batch.size(); ++i) {
-    auto found = items_.find(batch.ids[i]);
-    if (found != items_.end()) {
+    if (batch.op == BatchOp::remove) {
+      auto found = items_.find(batch.ids[i]);
+      if (found == items_.end()) continue;
       arena_live_bytes_ -= found->second.blob.footprint();
-      if (batch.op == BatchOp::remove) {
-        items_.erase(found);
-        continue;
-      }
-    } else if (batch.op == BatchOp::remove) {
+      items_.erase(found);
       continue;
     }
-    ItemRecord& item = items_[batch.ids[i]];  // the map's key is the id
+    // One hash lookup per item (each is a cache miss or two in a large table).
+    auto [entry, inserted] = items_.try_emplace(batch.ids[i]);  // the map's key is the id
+    if (!inserted) arena_live_bytes_ -= entry->second.blob.footprint();
+    ItemRecord& item = entry->second;
     item.time = batch.times[i];
     item.blob = refs[i];
     if (!durable()) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/checkpoint.h"
+#include "engine/replay_pipeline.h"
 #include "engine/wal.h"
 #include "index/vector_index.h"
 #include "storage/blob_arena.h"
@@ -135,10 +136,15 @@ class Engine {
   Status commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) REQUIRES(commit_mutex_);
   Status apply(WriteBatch& batch, const std::vector<storage::BlobRef>& refs) REQUIRES(commit_mutex_) EXCLUDES(items_mutex_);
   void grow_item_table(size_t adding) REQUIRES(commit_mutex_) EXCLUDES(items_mutex_);
-  // Replay: consecutive batches of the same kind are applied as one (fewer, larger
-  // index writes); `replay_pending_` collects them until replay_flush().
-  Status replay_batch(WriteBatch& batch, uint64_t lsn) REQUIRES(commit_mutex_);
+  // Replay: consecutive batches of the same kind are gathered into one group (fewer,
+  // larger index writes) in replay_->filling() until replay_flush() hands the group to
+  // the pipeline's applier thread.
+  Status replay_batch(WriteBatch& batch, const RecordPosition& position) REQUIRES(commit_mutex_);
   Status replay_flush() REQUIRES(commit_mutex_);
+  // On the applier thread, while the opening thread holds commit_mutex_ for the whole
+  // replay and touches neither the index nor the item table: apply() runs under it.
+  // A group that does not apply is CORRUPT, naming where its records begin.
+  Status apply_replayed(ReplayGroup& group) NO_THREAD_SAFETY_ANALYSIS;
   Status checkpoint_locked(bool compact) REQUIRES(commit_mutex_) EXCLUDES(sync_mutex_, items_mutex_);
   void sync_loop() EXCLUDES(sync_mutex_);
   Status poisoned() const EXCLUDES(error_mutex_);
@@ -155,9 +161,10 @@ class Engine {
   // the arena and the index's writes.
   mutable sync::Mutex commit_mutex_;
   storage::Manifest manifest_ GUARDED_BY(commit_mutex_);  // the current MANIFEST (in memory: the shape)
-  WriteBatch replay_pending_ GUARDED_BY(commit_mutex_);
-  std::vector<storage::BlobRef> replay_refs_ GUARDED_BY(commit_mutex_);
-  std::unordered_set<std::string> replay_ids_ GUARDED_BY(commit_mutex_);
+  ReplayPipeline* replay_ GUARDED_BY(commit_mutex_) = nullptr;  // during load() only
+  // Hashes of the ids in the group being filled: a repeated id starts a new group (a
+  // collision of two different ids only starts one early).
+  std::unordered_set<size_t> replay_ids_ GUARDED_BY(commit_mutex_);
   // Replaced only by checkpoint_locked(), which holds sync_mutex_ too (open() sets it
   // before the syncer starts), so the syncer may use it holding sync_mutex_ alone:
   // wal_for_syncer().

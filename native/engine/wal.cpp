@@ -117,7 +117,8 @@ Status WalWriter::create(storage::Env* env, const std::string& dir, uint64_t seq
 
 Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,
                   RecoveryMode mode, bool read_only,
-                  const std::function<Status(WriteBatch&, uint64_t lsn)>& apply, ReplayResult* result) {
+                  const std::function<Status(WriteBatch&, uint64_t lsn, const RecordPosition& position)>& apply,
+                  ReplayResult* result) {
   *result = ReplayResult{};
   result->last_lsn = after_lsn;
   const std::string directory = wal_dir(dir);
@@ -214,6 +215,7 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
     }
     size_t offset = storage::kFileHeaderBytes;
     bool stop = false;
+    WriteBatch batch;  // decoded into again and again: its buffers keep their capacity
     for (;;) {
       uint8_t type;
       const uint8_t* payload;
@@ -237,7 +239,6 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
         offset = next;
         continue;
       }
-      WriteBatch batch;
       uint64_t lsn = 0;
       if (!batch.decode(payload, payload_size, dim, &lsn)) {
         return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) + ": malformed batch record");
@@ -248,7 +249,8 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
                                                         std::to_string(lsn) + " does not follow " +
                                                         std::to_string(result->last_lsn));
         }
-        Status applied = apply(batch, lsn);
+        Status applied = apply(batch, lsn, RecordPosition{path, offset});
+        if (applied.code() == StatusCode::corrupt) return applied;
         if (!applied.is_ok()) {
           return Status::error(StatusCode::corrupt, path + " at offset " + std::to_string(offset) +
                                                         ": record does not apply: " + applied.message());

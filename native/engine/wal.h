@@ -63,11 +63,20 @@ struct ReplayResult {
   std::string note;         // what recovery dropped or set aside, if anything
 };
 
+/// Where a replayed record lies: its WAL file and byte offset (for error messages).
+struct RecordPosition {
+  const std::string& path;
+  uint64_t offset;
+};
+
 /// Replays wal/<seq>.log for seq >= first_seq in order: every batch record with
-/// lsn > after_lsn is passed to `apply`. Damage is handled as `mode` documents
-/// (docs/format/wal.md). With `read_only`, nothing is truncated or renamed (verify).
+/// lsn > after_lsn is passed to `apply`. An error `apply` returns fails the replay as
+/// CORRUPT naming the record (one already CORRUPT is returned as it is). Damage is
+/// handled as `mode` documents (docs/format/wal.md). With `read_only`, nothing is
+/// truncated or renamed (verify).
 Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,
                   RecoveryMode mode, bool read_only,
-                  const std::function<Status(WriteBatch&, uint64_t lsn)>& apply, ReplayResult* result);
+                  const std::function<Status(WriteBatch&, uint64_t lsn, const RecordPosition& position)>& apply,
+                  ReplayResult* result);
 
 }  // namespace loci::engine

@@ -110,7 +110,7 @@ void ExactStore::derive_row(Table* table, size_t row) const {
   }
 }
 
-void ExactStore::append_row(const std::string& id, const float* vector) {
+uint32_t ExactStore::append_row(const std::string& id, const float* vector) {
   Table* table = table_.load(std::memory_order_relaxed);
   const size_t row = table->count.load(std::memory_order_relaxed);
   const size_t dim = options_.dim;
@@ -122,8 +122,8 @@ void ExactStore::append_row(const std::string& id, const float* vector) {
   table->id_bytes += id.capacity() + 16;  // the string's heap part and a map entry
   table->alive[row].store(1, std::memory_order_relaxed);
   table->count.store(row + 1, std::memory_order_release);  // publishes the row
-  slot_of_[id] = static_cast<uint32_t>(row);
   live_.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<uint32_t>(row);
 }
 
 void ExactStore::kill_row(size_t row) {
@@ -185,9 +185,9 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
     sync::WriterLock map_lock(map_mutex_);
     // An upsert appends the new vector and retires the old row: searches may be
     // reading it. Later duplicates in a batch win.
-    auto found = slot_of_.find(ids[i]);
-    if (found != slot_of_.end()) kill_row(found->second);
-    append_row(ids[i], vectors + i * dim);
+    auto [entry, inserted] = slot_of_.try_emplace(ids[i], 0u);  // one hash lookup per item
+    if (!inserted) kill_row(entry->second);
+    entry->second = append_row(ids[i], vectors + i * dim);
   }
   maybe_compact();
   return Status::ok();

@@ -90,7 +90,8 @@ class ExactStore final : public VectorIndex {
   Table* new_table() const;
   void grow(Table* table, size_t count) const;      // room for `count` rows (writer)
   void derive_row(Table* table, size_t row) const;  // norm and codes from the row's vector
-  void append_row(const std::string& id, const float* vector) REQUIRES(write_mutex_, map_mutex_);
+  // Appends and publishes a row; returns it (the caller points the id's map entry at it).
+  uint32_t append_row(const std::string& id, const float* vector) REQUIRES(write_mutex_, map_mutex_);
   void kill_row(size_t row) REQUIRES(write_mutex_);
   Status load_image(ImageReader* reader) EXCLUDES(write_mutex_, map_mutex_);
   // A dense copy of the live rows, published; takes map_mutex_ to renumber.

@@ -4,24 +4,28 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string_view>
 #include <unordered_set>
 
 namespace loci::index {
 
 namespace {
 
-constexpr uint32_t kInfinityBits = 0x7f800000u;
+constexpr int32_t kInfinityBits = 0x7f800000;
 
 // The largest |component| as IEEE-754 bits with the sign cleared. For finite floats
 // these bits order as the magnitudes do, infinity is kInfinityBits and every NaN lies
 // above it, so one integer max (which the compiler vectorises; a loop that stops at
 // the first bad float it cannot) both finds a non-finite component and gives the scale.
-uint32_t max_magnitude_bits(const float* vector, size_t dim) {
-  uint32_t max_bits = 0;
+// Signed: with the sign bit clear the bits are non-negative int32s, and baseline x86-64
+// (SSE2) has a signed compare but no unsigned one (emulating it took seven instructions
+// a step, measured 3% of a WAL replay).
+int32_t max_magnitude_bits(const float* vector, size_t dim) {
+  int32_t max_bits = 0;
   for (size_t i = 0; i < dim; ++i) {
-    uint32_t bits;
+    int32_t bits;
     std::memcpy(&bits, vector + i, sizeof bits);
-    bits &= 0x7fffffffu;
+    bits &= 0x7fffffff;
     max_bits = bits > max_bits ? bits : max_bits;
   }
   return max_bits;
@@ -36,7 +40,7 @@ std::string vector_name(const char* what, size_t index) {
 bool is_finite_vector(const float* vector, size_t dim) { return max_magnitude_bits(vector, dim) < kInfinityBits; }
 
 Status check_vector(const float* vector, size_t dim, const char* what, size_t index) {
-  const uint32_t max_bits = max_magnitude_bits(vector, dim);
+  const int32_t max_bits = max_magnitude_bits(vector, dim);
   if (max_bits >= kInfinityBits) {
     size_t i = 0;
     while (std::isfinite(vector[i])) ++i;
@@ -80,11 +84,11 @@ Status check_batch(const std::vector<std::string>& ids, const float* vectors, si
 }
 
 Status check_new_ids(const std::vector<std::string>& ids, const std::unordered_map<std::string, uint32_t>& existing) {
-  std::unordered_set<std::string> batch;
-  batch.reserve(ids.size());
+  std::unordered_set<std::string_view> batch;  // views of `ids`: no copies
+  if (ids.size() > 1) batch.reserve(ids.size());
   for (const std::string& id : ids) {
     const bool stored = existing.count(id) != 0;
-    if (stored || !batch.insert(id).second) {
+    if (stored || (ids.size() > 1 && !batch.insert(id).second)) {
       return Status::error(StatusCode::already_exists, "id '" + id + "' already exists" +
                                                            (stored ? "" : " (it appears twice in this batch)") +
                                                            ": use upsert() to replace a vector");

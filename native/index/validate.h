@@ -18,7 +18,7 @@ namespace loci::index {
 Status check_vector(const float* vector, size_t dim, const char* what, size_t index);
 
 /// True if every component is finite (no NaN, no infinity): the cheap half of
-/// check_vector, for data whose length was checked when it was first written.
+/// check_vector (one vectorised pass), for decoding stored vectors.
 bool is_finite_vector(const float* vector, size_t dim);
 
 /// Every id non-empty and at most kMaxIdBytes; every vector valid (check_vector).

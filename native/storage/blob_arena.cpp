@@ -69,15 +69,18 @@ void BlobArena::encode(const std::string& text, const std::string& meta, std::st
     *ref = BlobRef{};
     return;
   }
-  std::string payload;
-  payload.reserve(text.size() + meta.size() + 10);
-  coding::put_string(&payload, text);
-  coding::put_string(&payload, meta);
-  ref->offset = size() + batch->size();
-  ref->length = static_cast<uint32_t>(payload.size());
-  coding::put_u32(batch, crc32c::mask(crc32c::value(payload.data(), payload.size())));
-  coding::put_u32(batch, ref->length);
-  batch->append(payload);
+  // Written in place: the CRC and length slots first, then the payload, then the slots
+  // are filled in (no payload copy: this runs once per item written or replayed).
+  const size_t start = batch->size();
+  ref->offset = size() + start;
+  batch->append(8, '\0');
+  coding::put_string(batch, text);
+  coding::put_string(batch, meta);
+  const size_t length = batch->size() - start - 8;
+  ref->length = static_cast<uint32_t>(length);
+  char* blob = &(*batch)[start];
+  coding::encode_u32(reinterpret_cast<uint8_t*>(blob), crc32c::mask(crc32c::value(blob + 8, length)));
+  coding::encode_u32(reinterpret_cast<uint8_t*>(blob + 4), ref->length);
 }
 
 Status BlobArena::append(const std::string& batch) {
@@ -89,10 +92,14 @@ Status BlobArena::append(const std::string& batch) {
   return Status::ok();
 }
 
-Status BlobArena::append_buffered(const std::string& batch) {
-  held_ += batch;
+Status BlobArena::append_buffered(std::string&& batch) {
+  if (batch.empty()) return Status::ok();
   size_.fetch_add(batch.size(), std::memory_order_release);
-  return held_.size() >= (4u << 20) && cut_to_ == 0 && file_ ? flush() : Status::ok();
+  held_bytes_ += batch.size();
+  // Kept as the caller's buffers, not copied into one: a replay may hold hundreds of MiB.
+  held_.push_back(std::move(batch));
+  batch.clear();
+  return held_bytes_ >= (4u << 20) && cut_to_ == 0 && file_ ? flush() : Status::ok();
 }
 
 Status BlobArena::open_for_writing() {
@@ -106,8 +113,14 @@ Status BlobArena::open_for_writing() {
 Status BlobArena::flush() {
   if (read_only_) return held_.empty() ? Status::ok() : Status::error(StatusCode::internal, path_ + " is open read-only");
   LOCI_RETURN_IF_ERROR(open_for_writing());
-  if (held_.empty()) return Status::ok();
-  LOCI_RETURN_IF_ERROR(file_->append(held_.data(), held_.size()));
+  for (size_t i = 0; i < held_.size(); ++i) {
+    Status written = file_->append(held_[i].data(), held_[i].size());
+    if (!written.is_ok()) {
+      held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(i));  // what is left to write
+      return written;
+    }
+    held_bytes_ -= held_[i].size();
+  }
   held_.clear();
   return Status::ok();
 }

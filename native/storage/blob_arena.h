@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "storage/env.h"
@@ -52,8 +53,9 @@ class BlobArena {
   /// Writes a buffer built by encode() (since the last append) at the end of the file.
   Status append(const std::string& batch);
   /// Like append(), but may hold the bytes in memory until flush() (or until 4 MiB are
-  /// held): for WAL replay, which appends many small batches and reads none of them.
-  Status append_buffered(const std::string& batch);
+  /// held): for WAL replay, which appends many batches and reads none of them. Takes
+  /// the buffer over (it is left empty).
+  Status append_buffered(std::string&& batch);
   Status flush();
   /// fsyncs the file: every appended blob is durable.
   Status sync();
@@ -77,7 +79,8 @@ class BlobArena {
   // Bytes appended (written or held); encode() places blobs from here. Atomic: readers
   // check references against it while the writer appends.
   std::atomic<uint64_t> size_{0};
-  std::string held_;           // appended by append_buffered, not yet written
+  std::vector<std::string> held_;  // appended by append_buffered, not yet written
+  uint64_t held_bytes_ = 0;
   uint64_t cut_to_ = 0;        // if non-zero: truncate the file to this before writing
   bool read_only_ = false;
   // The writer's fields above (file_, held_, cut_to_) have no lock of their own: the

@@ -101,7 +101,7 @@ Replayed replay(const std::string& dir, RecoveryMode mode, uint64_t first_seq = 
                 bool read_only = false) {
   Replayed out;
   out.status = replay_wal(Env::posix(), dir, first_seq, kDim, after_lsn, mode, read_only,
-                          [&](WriteBatch& batch, uint64_t lsn) {
+                          [&](WriteBatch& batch, uint64_t lsn, const RecordPosition&) {
                             out.lsns.push_back(lsn);
                             out.batches.push_back(batch);
                             return Status::ok();
@@ -640,7 +640,7 @@ TEST(replay_apply_failure_is_corrupt) {
   WalFile wal = write_batches(dir.path(), 1, 1, 2);
   ReplayResult result;
   Status status = replay_wal(Env::posix(), dir.path(), 1, kDim, 0, RecoveryMode::tolerate_torn_tail, false,
-                             [](WriteBatch&, uint64_t lsn) {
+                             [](WriteBatch&, uint64_t lsn, const RecordPosition&) {
                                return lsn == 2 ? Status::error(StatusCode::already_exists, "id 'x' already exists")
                                                : Status::ok();
                              },
