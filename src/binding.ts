@@ -30,6 +30,8 @@ export interface NativeOpenReport extends NativeShape {
 /** Options for NativeStore.open; shape numbers -1 / 0 = default or as stored (engine.h). */
 export interface NativeOpenConfig extends NativeShape {
   dir?: string;
+  /** Atlas: leaves each write goes into, 1 to 8 (not stored). */
+  replicas: number;
   durability: number;
   syncIntervalMs: number;
   checkpointBytes: number;

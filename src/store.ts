@@ -67,6 +67,14 @@ export interface StoreOptions {
   pageSize?: number;
   /** `atlas` only: children per inner node at most, 4 to 1024. Default 64. */
   fanout?: number;
+  /**
+   * `atlas` only: boundary replication, the number of leaves a written vector may be
+   * copied into, 1 to 8. A vector near the border of its leaf is also written into up
+   * to `replicas - 1` neighbouring leaves (SPANN's rule, docs/atlas.md "Replication"),
+   * which raises recall at low effort for more memory and slower writes. A write policy
+   * of this open, not stored with the store: copies made earlier stay. Default 1 (off).
+   */
+  replicas?: number;
   /** Durable stores: when a resolved write is on disk. Default `'sync'`. */
   durability?: Durability;
   /** Durability `'interval'`: milliseconds between WAL fsyncs, 1 to 3,600,000. Default 10. */
@@ -129,6 +137,8 @@ export interface StoreStats {
   depth: number;
   pageSize: number;
   leafCapacity: number;
+  /** `atlas`: entries in the leaf pages: one per item, plus `replicas` copies and stale entries not yet compacted. */
+  leafEntries: number;
   /** Durable stores: the last write's log sequence number, and the checkpoint's. */
   lsn: number;
   checkpointLsn: number;
@@ -289,13 +299,14 @@ export class Store {
       quantization = options.quantization === undefined ? undefined : 'int8';
     } else {
       quantization = options.quantization === undefined ? undefined : checkChoice<Quantization>(options.quantization, 'quantization', QUANTIZATIONS);
-      if (index === 'flat' && (options.pageSize !== undefined || options.fanout !== undefined)) {
-        fail('INVALID_ARGUMENT', "pageSize and fanout apply to the atlas index: pass index: 'atlas' or omit them");
+      if (index === 'flat' && (options.pageSize !== undefined || options.fanout !== undefined || options.replicas !== undefined)) {
+        fail('INVALID_ARGUMENT', "pageSize, fanout and replicas apply to the atlas index: pass index: 'atlas' or omit them");
       }
     }
     const pageSize = options.pageSize === undefined ? 0 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
     if (pageSize % 4096 !== 0) fail('INVALID_ARGUMENT', `pageSize must be a multiple of 4096, got ${pageSize}`);
     const fanout = options.fanout === undefined ? 0 : checkInteger(options.fanout, 'fanout', 4, 1024);
+    const replicas = options.replicas === undefined ? 1 : checkInteger(options.replicas, 'replicas', 1, 8);
     const durability = checkChoice<Durability>(options.durability ?? 'sync', 'durability', DURABILITIES);
     const syncIntervalMs = options.syncIntervalMs === undefined ? 10 : checkInteger(options.syncIntervalMs, 'syncIntervalMs', 1, 3_600_000);
     const checkpointBytes = options.checkpointBytes === undefined ? 64 * 1024 * 1024 : checkInteger(options.checkpointBytes, 'checkpointBytes', 4096, Number.MAX_SAFE_INTEGER);
@@ -309,11 +320,16 @@ export class Store {
       index: index === undefined ? (dir === undefined ? INDEX_KINDS.flat : -1) : INDEX_KINDS[index],
       pageSize,
       fanout,
+      replicas,
       durability: DURABILITIES[durability],
       syncIntervalMs,
       checkpointBytes,
       recovery: RECOVERY_MODES[recovery],
     });
+    if (options.replicas !== undefined && report.index !== INDEX_KINDS.atlas) {
+      await native.close();
+      fail('INVALID_ARGUMENT', `replicas applies to the atlas index, and ${dir === undefined ? 'this store' : `the store at ${dir}`} is flat: pass index: 'atlas' or omit replicas`);
+    }
     return new Store(native, report, dir);
   }
 

@@ -220,6 +220,43 @@ describe('the shape of a store', () => {
     expect(fanoutError.message).toMatch(/\b16\b/);
   });
 
+  test('replicas copies atlas writes into neighbouring leaves; it is a write policy of the open, refused for flat stores', async () => {
+    const dir = tempDir();
+    const random = mulberry32(SEED + 71);
+    const vectors = Array.from({ length: 600 }, () => uniformVector(random, 8));
+    const store = await open(dir, { dim: 8, metric: 'l2', index: 'atlas', pageSize: 4096, fanout: 8, replicas: 4 });
+    for (let i = 0; i < vectors.length; i += 20) {
+      await store.add(vectors.slice(i, i + 20).map((vector, j) => ({ id: `v${i + j}`, vector })));
+    }
+    const stats = store.stats();
+    expect(stats.items).toBe(600);
+    expect(stats.leafEntries).toBeGreaterThan(600);
+    expect(stats.leafEntries).toBeLessThanOrEqual(4 * 600);
+    await store.delete(['v0', 'v1']);
+    const exact = store.searchSync(vectors[5] as Float32Array, { k: 20, exact: true });
+    const full = store.searchSync(vectors[5] as Float32Array, { k: 20, effort: 1 });
+    expect(full.ids).toEqual(exact.ids);
+    expect(new Set(full.ids).size).toBe(20);
+    await store.close();
+    // Reopened without the option: the copies stay, and the store is whole.
+    const reopened = await open(dir);
+    expect(reopened.stats().leafEntries).toBeGreaterThan(598);
+    expect(reopened.searchSync(vectors[5] as Float32Array, { k: 20, effort: 1 }).ids).toEqual(exact.ids);
+    await reopened.close();
+    await expect(Store.verify(dir)).resolves.toEqual(expect.any(String));
+
+    for (const replicas of [0, 9, 1.5, '2']) {
+      await expectRejects(() => Store.open(tempDir(), { dim: 4, index: 'atlas', replicas } as unknown as StoreOptions), 'INVALID_ARGUMENT', /replicas/);
+    }
+    await expectRejects(() => Store.open(tempDir(), { dim: 4, index: 'flat', replicas: 2 }), 'INVALID_ARGUMENT', /replicas/);
+    const flatDir = tempDir();
+    await (await Store.open(flatDir, { dim: 4 })).close();
+    await expectRejects(() => Store.open(flatDir, { replicas: 2 }), 'INVALID_ARGUMENT', /replicas/);
+    await expectRejects(() => Store.open({ dim: 4, replicas: 2 }), 'INVALID_ARGUMENT', /replicas/);
+    // The refused open released the store.
+    await (await open(flatDir)).close();
+  });
+
   test('open without dim on a missing directory rejects INVALID_ARGUMENT and does not create it', async () => {
     const root = tempDir();
     const missing = path.join(root, 'missing', 'nested');

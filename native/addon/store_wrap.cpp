@@ -287,7 +287,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
 
  private:
   // open(config) -> Promise<report>. config: { dir, dim, metric, quantization, index,
-  // pageSize, fanout, durability, syncIntervalMs, checkpointBytes, recovery, faults };
+  // pageSize, fanout, replicas, durability, syncIntervalMs, checkpointBytes, recovery, faults };
   // numbers, -1 / 0 meaning "default or as stored" (native/engine/engine.h).
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -310,6 +310,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     options->index = static_cast<int>(clamp(number("index", -1), -1, 255));
     options->page_size = static_cast<size_t>(clamp(number("pageSize", 0), 0, 1e9));
     options->fanout = static_cast<size_t>(clamp(number("fanout", 0), 0, 1e9));
+    options->replicas = static_cast<size_t>(clamp(number("replicas", 1), 0, 1e9));  // range checked by Atlas::create
     const int durability = static_cast<int>(clamp(number("durability", 0), 0, 2));
     options->durability = static_cast<engine::Durability>(durability);
     options->sync_interval_ms = static_cast<uint32_t>(clamp(number("syncIntervalMs", 10), 1, 3.6e6));
@@ -586,7 +587,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
   // stats() -> { items, indexBytes, vectorBytes, leaves, innerNodes, depth, pageSize,
-  //              leafCapacity, lsn, checkpointLsn, checkpoints, walBytes, arenaBytes,
+  //              leafCapacity, leafEntries, lsn, checkpointLsn, checkpoints, walBytes, arenaBytes,
   //              arenaLiveBytes, diskBytes, groupCommits, batches }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -602,6 +603,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     result.Set("depth", double(stats.depth));
     result.Set("pageSize", double(stats.page_size));
     result.Set("leafCapacity", double(stats.leaf_capacity));
+    result.Set("leafEntries", double(stats.leaf_entries));
     result.Set("lsn", double(disk.lsn));
     result.Set("checkpointLsn", double(disk.checkpoint_lsn));
     result.Set("checkpoints", double(disk.checkpoints));

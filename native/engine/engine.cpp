@@ -60,8 +60,9 @@ bool parse_gen(const std::string& name, const char* kind, uint64_t* gen) {
   return true;
 }
 
-index::AtlasOptions atlas_options(const storage::Manifest& shape) {
+index::AtlasOptions atlas_options(const storage::Manifest& shape, size_t replicas) {
   index::AtlasOptions options;
+  options.replicas = replicas;
   options.dim = shape.dim;
   options.metric = static_cast<index::Metric>(shape.metric);
   options.page_size = shape.page_size;
@@ -240,7 +241,7 @@ Status Engine::create_index() {
     index_ = std::move(store);
   } else if (s.index == 1) {
     std::unique_ptr<index::Atlas> atlas;
-    LOCI_RETURN_IF_ERROR(index::Atlas::create(atlas_options(s), &atlas));
+    LOCI_RETURN_IF_ERROR(index::Atlas::create(atlas_options(s, options_.replicas), &atlas));
     index_ = std::move(atlas);
   } else {
     return Status::error(StatusCode::invalid_argument, "unknown index kind: use 'flat' or 'atlas'");
@@ -286,7 +287,7 @@ Status Engine::load(OpenReport* report) {
       index_ = std::move(store);
     } else {
       std::unique_ptr<index::Atlas> atlas;
-      LOCI_RETURN_IF_ERROR(index::Atlas::load(atlas_options(s), reader.get(), &atlas));
+      LOCI_RETURN_IF_ERROR(index::Atlas::load(atlas_options(s, options_.replicas), reader.get(), &atlas));
       index_ = std::move(atlas);
     }
     item_table.join();

@@ -49,6 +49,9 @@ Status Atlas::create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas)
   if (options.fanout < 4 || options.fanout > 1024) {
     return Status::error(StatusCode::invalid_argument, "fanout must be from 4 to 1024");
   }
+  if (options.replicas < 1 || options.replicas > kMaxReplicas) {
+    return Status::error(StatusCode::invalid_argument, "replicas must be from 1 to " + std::to_string(kMaxReplicas));
+  }
   atlas->reset(new Atlas(options, layout));
   return Status::ok();
 }
@@ -205,6 +208,7 @@ IndexStats Atlas::compute_stats() const {
   stats.page_size = layout_.page_size;
   stats.leaf_capacity = layout_.capacity;
   stats.vector_bytes = vectors_.capacity() * sizeof(float);
+  for (const Leaf& leaf : leaves_) stats.leaf_entries += leaf.page->count();
   size_t bytes = leaves_.size() * (layout_.page_size + sizeof(Leaf) + 2 * sizeof(void*));
   for (const InnerNode& node : nodes_) {
     // The writer's node and the published route node (codes and refs twice).

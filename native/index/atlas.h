@@ -54,11 +54,18 @@ struct AtlasOptions {
   size_t fanout = 64;        // children per inner node at most
   double build_fill = 0.75;  // bulk build fills leaves to this fraction of capacity
   unsigned build_threads = 2;
+  // Leaves each vector is written into, 1 to kMaxReplicas (SPANN's boundary replication:
+  // docs/atlas.md, "Replication"). A write policy, not part of the stored shape.
+  size_t replicas = 1;
 };
 
 class Atlas final : public VectorIndex {
  public:
   static constexpr double kDefaultEffort = 0.35;
+  static constexpr size_t kMaxReplicas = 8;
+  // A replica goes only to a leaf whose centroid is at most this much farther (as a
+  // distance, not squared) than the nearest leaf's: vectors near a boundary only.
+  static constexpr double kReplicaClosure = 0.1;
 
   static Status create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas);
   /// Loads an Atlas saved by save() (atlas_image.cpp); CORRUPT if the image is inconsistent.
@@ -168,7 +175,7 @@ class Atlas final : public VectorIndex {
   // Tree (atlas_tree.cpp).
   void clear_tree() REQUIRES(write_mutex_);
   Child build_subtree(const float* base, std::vector<uint32_t>& positions, const std::vector<uint32_t>& slots,
-                      uint32_t parent, uint64_t seed, float* centroid_out) REQUIRES(write_mutex_);
+                      uint32_t parent, uint64_t seed, size_t leaf_limit, float* centroid_out) REQUIRES(write_mutex_);
   uint32_t new_leaf(uint32_t parent) REQUIRES(write_mutex_);
   uint32_t new_node(uint32_t parent) REQUIRES(write_mutex_);
   void set_child_centroid(InnerNode& node, size_t child, const float* centroid);
@@ -182,6 +189,7 @@ class Atlas final : public VectorIndex {
   void reassign_after_split(uint32_t parent, uint32_t first, uint32_t second, const float* old_centroid) REQUIRES(write_mutex_);
   void split_node(uint32_t node) REQUIRES(write_mutex_);
   void insert(uint32_t slot) REQUIRES(write_mutex_);
+  void replicate(uint32_t slot, uint32_t leaf, const float* routed) REQUIRES(write_mutex_);  // copies beside `leaf`
   void update_path_centroids(uint32_t leaf, const float* routed) REQUIRES(write_mutex_);
   float routing_distance(const float* a, const float* b) const;
   float estimate(float dot, float query_norm, float row_norm) const;
@@ -204,6 +212,9 @@ class Atlas final : public VectorIndex {
   FloatBuffer vectors_;  // slots x dim; mapped from the checkpoint after a reopen
   std::unordered_map<std::string, uint32_t> slot_of_ GUARDED_BY(map_mutex_);
   std::vector<uint32_t> entry_refs_ GUARDED_BY(write_mutex_);
+  // Live entries an item may have: options_.replicas, or more where a store reopened
+  // with fewer replicas holds older copies (raised by load).
+  size_t most_copies_ GUARDED_BY(write_mutex_);
   std::vector<uint32_t> free_slots_ GUARDED_BY(write_mutex_);
   std::vector<uint32_t> unlinked_slots_ GUARDED_BY(write_mutex_);  // freed by this write, tagged in finish_write()
   // (epoch tag, slots) waiting for the searches that could see them to finish.

@@ -156,13 +156,20 @@ Status Atlas::load_locked(ImageReader* reader) {
   LOCI_RETURN_IF_ERROR(reader->leaves(layout_, &pages));
   if (pages.size() != leaf_count) return corrupt("leaf page count disagrees with the tree");
   leaves_.reserve(leaf_count);
+  std::vector<uint8_t> copies(slots, 0);  // live entries per slot, at most kMaxReplicas
   for (uint32_t l = 0; l < leaf_count; ++l) {
     std::unique_ptr<LeafPage>& page = pages[l];
     for (uint32_t e = 0; e < page->count(); ++e) {
       const uint32_t slot = page->slots()[e];
       if (slot >= slots) return corrupt_at(reader->where_leaf(l), "leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
       ++entry_refs_[slot];
-      if (entry_live(slot, page->versions()[e])) norms_[slot] = page->norms()[e];
+      if (!entry_live(slot, page->versions()[e])) continue;
+      norms_[slot] = page->norms()[e];
+      if (++copies[slot] > kMaxReplicas) {
+        return corrupt_at(reader->where_leaf(l), "slot " + std::to_string(slot) + " has more than " +
+                                                     std::to_string(kMaxReplicas) + " live entries");
+      }
+      most_copies_ = std::max<size_t>(most_copies_, copies[slot]);
     }
     if (leaf_parents[l] >= node_count) return corrupt("leaf parent out of range");
     leaves_.push_back({page.release(), leaf_parents[l], true});

@@ -38,6 +38,7 @@ Atlas::TreeView::~TreeView() {
 Atlas::Atlas(const AtlasOptions& options, const LeafLayout& layout) : options_(options), layout_(layout) {
   vectors_.set_region_releaser(unmap_later);
   sync::MutexLock lock(write_mutex_);  // nobody else can reach it yet; for the analysis
+  most_copies_ = options.replicas;
   TreeView* view = new TreeView();
   clear_tree();
   publish_everything(view);

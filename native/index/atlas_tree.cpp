@@ -194,7 +194,54 @@ void Atlas::insert(uint32_t slot) {
   }
   append_entry(leaf, slot);
   update_path_centroids(leaf, routed.data());
+  if (options_.replicas > 1) replicate(slot, leaf, routed.data());
   publish(false);
+}
+
+void Atlas::replicate(uint32_t slot, uint32_t leaf, const float* routed) {
+  // SPANN's rule, among the leaves beside `leaf` under its parent: a leaf j gets a copy
+  // if its centroid is within the closure of the home leaf's distance, and no leaf
+  // already holding the vector lies between it and c_j (that leaf covers c_j's
+  // direction). "Between" is the Gabriel form of SPANN's RNG test,
+  // d2(v,c_i) + d2(c_i,c_j) < d2(v,c_j): our centroids are means of a few hundred items,
+  // far nearer one another than to any item, so the plain RNG test d(c_i,c_j) < d(v,c_j)
+  // would refuse nearly every copy. A copy does not pull the leaf's running mean.
+  const size_t dim = options_.dim;
+  const InnerNode& node = nodes_[leaves_[leaf].parent];
+  std::vector<std::pair<float, size_t>> nearby;
+  float own = 0;
+  size_t own_index = SIZE_MAX;
+  for (size_t c = 0; c < node.size(); ++c) {
+    if (!node.is_leaf[c]) continue;
+    const float distance = routing_distance(routed, &node.centroids[c * dim]);
+    if (node.refs[c] == leaf) {
+      own = distance;
+      own_index = c;
+    } else {
+      nearby.emplace_back(distance, c);
+    }
+  }
+  if (own_index == SIZE_MAX) return;  // unreachable while the invariants hold
+  std::sort(nearby.begin(), nearby.end());
+  // Routing distances are squared: square the closure too.
+  const float limit = static_cast<float>(own * (1 + kReplicaClosure) * (1 + kReplicaClosure));
+  std::vector<size_t> holding = {own_index};
+  for (const auto& [distance, c] : nearby) {
+    if (holding.size() >= options_.replicas || distance > limit) break;
+    bool covered = false;
+    for (size_t held : holding) {
+      const float to_held = routing_distance(routed, &node.centroids[held * dim]);
+      covered = to_held + routing_distance(&node.centroids[held * dim], &node.centroids[c * dim]) < distance;
+      if (covered) break;
+    }
+    if (covered) continue;
+    const uint32_t target = node.refs[c];
+    // A full leaf takes no copy (a copy never splits a leaf): the vector has its home.
+    if (leaves_[target].page->full()) compact_leaf(target);
+    if (leaves_[target].page->full()) continue;
+    append_entry(target, slot);
+    holding.push_back(c);
+  }
 }
 
 uint32_t Atlas::split_leaf(uint32_t leaf) {
@@ -350,7 +397,7 @@ void Atlas::split_node(uint32_t node_index) {
 // ---- bulk build -----------------------------------------------------------------------
 
 Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows, const std::vector<uint32_t>& row_slots,
-                                  uint32_t parent, uint64_t seed, float* centroid_out) {
+                                  uint32_t parent, uint64_t seed, size_t leaf_limit, float* centroid_out) {
   const size_t dim = options_.dim;
   const size_t n = rows.size();
   std::vector<double> sum(dim, 0.0);
@@ -361,22 +408,36 @@ Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows
   for (size_t i = 0; i < dim; ++i) centroid_out[i] = n ? static_cast<float>(sum[i] / n) : 0.0f;
 
   const size_t leaf_target = std::max<size_t>(1, static_cast<size_t>(layout_.capacity * options_.build_fill));
-  if (n <= leaf_target) {
+  if (n <= leaf_limit) {
     const uint32_t leaf = new_leaf(parent);
     for (uint32_t row : rows) append_entry(leaf, row_slots[row]);
     return {true, leaf};
   }
   const uint32_t node = new_node(parent);
   KMeansOptions options;
-  options.k = std::min(options_.fanout, (n + leaf_target - 1) / leaf_target);
+  const size_t leaves_needed = (n + leaf_target - 1) / leaf_target;
+  options.k = std::min(options_.fanout, leaves_needed);
+  // Where this node's children are meant to be leaves, a cluster the balancing left a
+  // little over the target still becomes one leaf (up to a full page): split in two, it
+  // would make two leaves of half the target (docs/atlas.md, "Defaults").
+  const size_t child_limit = leaves_needed <= options_.fanout ? layout_.capacity : leaf_target;
+  if (leaves_needed <= options_.fanout) {
+    // The children are leaves: each must fit a page, and none should be a sliver.
+    options.max_size = layout_.capacity;
+    options.min_fraction = 0.25f;
+  }
   options.seed = seed;
   options.threads = options_.build_threads;
   KMeansResult clusters = balanced_kmeans(base, rows.data(), n, dim, options);
   std::vector<std::vector<uint32_t>> groups(clusters.sizes.size());
   if (groups.size() < 2) {
-    // All points identical: cut them into leaf-sized runs.
-    groups.assign((n + leaf_target - 1) / leaf_target, {});
-    for (size_t i = 0; i < n; ++i) groups[i / leaf_target].push_back(rows[i]);
+    // All points identical: cut them into equal runs, at most fanout of them (deeper
+    // levels cut further).
+    const size_t runs = std::max<size_t>(2, std::min(options_.fanout, leaves_needed));
+    const size_t run = (n + runs - 1) / runs;
+    groups.assign(runs, {});
+    for (size_t i = 0; i < n; ++i) groups[i / run].push_back(rows[i]);
+    while (groups.back().empty()) groups.pop_back();
   } else {
     for (size_t i = 0; i < n; ++i) groups[clusters.assignment[i]].push_back(rows[i]);
   }
@@ -385,7 +446,7 @@ Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows
   std::vector<float> child_centroid(dim);
   for (size_t g = 0; g < groups.size(); ++g) {
     const uint32_t count = static_cast<uint32_t>(groups[g].size());
-    Child child = build_subtree(base, groups[g], row_slots, node, seed * 6364136223846793005ull + g + 1, child_centroid.data());
+    Child child = build_subtree(base, groups[g], row_slots, node, seed * 6364136223846793005ull + g + 1, child_limit, child_centroid.data());
     add_child(node, child, child_centroid.data(), count);
   }
   return {false, node};
@@ -446,7 +507,8 @@ Status Atlas::rebuild_locked() {
   root_ = new_node(kNone);
   std::vector<float> centroid(dim);
   const uint32_t count = static_cast<uint32_t>(rows.size());
-  Child top = build_subtree(base, rows, row_slots, root_, 0x5eed, centroid.data());
+  const size_t leaf_target = std::max<size_t>(1, static_cast<size_t>(layout_.capacity * options_.build_fill));
+  Child top = build_subtree(base, rows, row_slots, root_, 0x5eed, leaf_target, centroid.data());
   if (top.is_leaf) {
     add_child(root_, top, centroid.data(), count);
   } else {
@@ -462,6 +524,21 @@ Status Atlas::rebuild_locked() {
     }
     for (Leaf& leaf : leaves_) --leaf.parent;
     --root_;
+  }
+  if (options_.replicas > 1) {
+    // Copies after the build, by the online rule: each item's home is the leaf the
+    // clustering gave it (collected first, since copies land in the leaves walked).
+    std::vector<std::pair<uint32_t, uint32_t>> homes;  // (leaf, slot)
+    homes.reserve(live.size());
+    for (uint32_t leaf = 0; leaf < leaves_.size(); ++leaf) {
+      const LeafPage& page = *leaves_[leaf].page;
+      for (uint32_t e = 0; e < page.count(); ++e) homes.emplace_back(leaf, page.slots()[e]);
+    }
+    std::vector<float> routed(dim);
+    for (const auto& [leaf, slot] : homes) {
+      routing_vector(slot, routed.data());
+      replicate(slot, leaf, routed.data());
+    }
   }
   return Status::ok();
 }
@@ -509,7 +586,9 @@ Status Atlas::check_invariants() const {
     if (refs[slot] != entry_refs_[slot]) return broken("entry_refs mismatch for slot " + std::to_string(slot));
     if (alive(slot)) {
       ++live;
-      if (live_entries[slot] != 1) return broken("live item without exactly one live entry: " + ids_[slot]);
+      if (live_entries[slot] < 1 || live_entries[slot] > most_copies_) {
+        return broken("live item with " + std::to_string(live_entries[slot]) + " live entries: " + ids_[slot]);
+      }
       auto found = slot_of_.find(ids_[slot]);
       if (found == slot_of_.end() || found->second != slot) return broken("id table mismatch");
     }

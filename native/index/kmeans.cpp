@@ -53,6 +53,53 @@ struct Assigner {
   }
 };
 
+// The final assignment under KMeansOptions::max_size / min_fraction: each point goes to
+// its nearest cluster that is kept and not yet full, points with the most to lose by a
+// second choice first.
+std::vector<uint32_t> bounded_assignment(const float* base, const uint32_t* indices, size_t n, size_t dim,
+                                         const std::vector<float>& centroids, size_t k, const KMeansOptions& options) {
+  std::vector<float> distances(n * k);
+  for (size_t i = 0; i < n; ++i) {
+    kernels::active().l2sq_f32_rows(base + size_t(indices[i]) * dim, centroids.data(), k, dim, dim, &distances[i * k]);
+  }
+  std::vector<uint32_t> nearest_count(k, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = &distances[i * k];
+    nearest_count[std::min_element(row, row + k) - row]++;
+  }
+  std::vector<uint8_t> kept(k, 1);
+  size_t kept_count = k;
+  const double smallest = options.min_fraction * double(n) / double(k);
+  for (size_t j = 0; j < k && kept_count > 1; ++j) {
+    if (nearest_count[j] < smallest) kept[j] = 0, --kept_count;
+  }
+  const size_t cap = std::max(options.max_size ? options.max_size : n, (n + kept_count - 1) / kept_count);
+  // Regret: how much farther the second kept choice is than the first.
+  std::vector<std::pair<float, uint32_t>> order(n);
+  for (size_t i = 0; i < n; ++i) {
+    float best = std::numeric_limits<float>::infinity(), second = best;
+    for (size_t j = 0; j < k; ++j) {
+      if (!kept[j]) continue;
+      const float d = distances[i * k + j];
+      if (d < best) second = best, best = d;
+      else if (d < second) second = d;
+    }
+    order[i] = {std::isinf(second) ? std::numeric_limits<float>::max() : second - best, static_cast<uint32_t>(i)};
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  std::vector<uint32_t> assignment(n, 0), sizes(k, 0);
+  for (const auto& [regret, i] : order) {
+    uint32_t best = 0;
+    float best_distance = std::numeric_limits<float>::infinity();
+    for (size_t j = 0; j < k; ++j) {
+      if (kept[j] && sizes[j] < cap && distances[size_t(i) * k + j] < best_distance) best_distance = distances[size_t(i) * k + j], best = uint32_t(j);
+    }
+    assignment[i] = best;
+    ++sizes[best];
+  }
+  return assignment;
+}
+
 }  // namespace
 
 KMeansResult balanced_kmeans(const float* base, const uint32_t* indices, size_t n, size_t dim,
@@ -147,12 +194,16 @@ KMeansResult balanced_kmeans(const float* base, const uint32_t* indices, size_t 
   const float scale = float(n) / float(s);
   for (auto& size : sizes) size *= scale;
   const float full_lambda = lambda / scale;
-  result.assignment.assign(n, 0);
-  parallel_for(n, options.threads, [&](size_t first, size_t last) {
-    std::vector<float> scratch(k);
-    float unused;
-    for (size_t i = first; i < last; ++i) result.assignment[i] = full.assign(i, full_lambda, sizes, scratch.data(), &unused);
-  });
+  if (options.max_size || options.min_fraction > 0) {
+    result.assignment = bounded_assignment(base, indices, n, dim, centroids, k, options);
+  } else {
+    result.assignment.assign(n, 0);
+    parallel_for(n, options.threads, [&](size_t first, size_t last) {
+      std::vector<float> scratch(k);
+      float unused;
+      for (size_t i = first; i < last; ++i) result.assignment[i] = full.assign(i, full_lambda, sizes, scratch.data(), &unused);
+    });
+  }
 
   // Drop empty clusters and recompute centroids as exact means over all points.
   std::vector<double> sums(k * dim, 0.0);

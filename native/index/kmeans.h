@@ -21,6 +21,12 @@ struct KMeansOptions {
   float balance = 0.25f;  // lambda = balance * mean distance / mean cluster size
   uint64_t seed = 1;
   unsigned threads = 1;
+  // Hard bounds for the final assignment (0: none), for clusters that become leaf pages:
+  // no cluster over max_size points (raised to n / k if that is smaller), and clusters
+  // under min_fraction of the mean size are dissolved into the others. The size penalty
+  // alone leaves both: k-means++ seeds a split of one tight cluster with its outliers.
+  size_t max_size = 0;
+  float min_fraction = 0;
 };
 
 struct KMeansResult {

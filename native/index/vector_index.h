@@ -40,6 +40,7 @@ struct IndexStats {
   size_t depth = 0;
   size_t page_size = 0;
   size_t leaf_capacity = 0;
+  size_t leaf_entries = 0;  // entries in the leaves: items, their copies, stale entries
 };
 
 class VectorIndex {

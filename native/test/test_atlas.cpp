@@ -30,13 +30,14 @@ std::vector<float> clustered(std::mt19937_64& rng, size_t count, size_t dim, siz
   return data;
 }
 
-std::unique_ptr<Atlas> make_atlas(size_t dim, Metric metric, size_t page_size = 4096, size_t fanout = 8) {
+std::unique_ptr<Atlas> make_atlas(size_t dim, Metric metric, size_t page_size = 4096, size_t fanout = 8, size_t replicas = 1) {
   std::unique_ptr<Atlas> atlas;
   AtlasOptions options;
   options.dim = dim;
   options.metric = metric;
   options.page_size = page_size;
   options.fanout = fanout;
+  options.replicas = replicas;
   Status status = Atlas::create(options, &atlas);
   CHECK_MSG(status.is_ok(), status.message());
   return atlas;
@@ -158,6 +159,12 @@ TEST(atlas_bulk_build_recall_on_clustered_data) {
   CHECK_MSG(total / queries >= 0.9, "recall@10 at effort 0.5: " + std::to_string(total / queries));
   CHECK_MSG(total_full / queries == 1.0, "recall@10 at effort 1: " + std::to_string(total_full / queries));
   std::printf("bulk build: recall@10 %.3f at effort 0.5, %.3f at effort 1\n", total / queries, total_full / queries);
+  // Leaves are filled toward build_fill (75%), not left half empty by splitting
+  // clusters just over the target in two.
+  const IndexStats stats = atlas->stats();
+  const double fill = double(stats.leaf_entries) / double(stats.leaves * stats.leaf_capacity);
+  std::printf("bulk build: %zu leaves of %zu entries, %.0f%% full\n", stats.leaves, stats.leaf_capacity, 100 * fill);
+  CHECK_MSG(fill >= 0.55, "leaves " + std::to_string(100 * fill) + "% full");
 }
 
 TEST(atlas_batches_rebuild_and_deletes_free_slots) {
@@ -186,6 +193,66 @@ TEST(atlas_batches_rebuild_and_deletes_free_slots) {
   CHECK(atlas->get("r3-5", out.data()).is_ok());
 }
 
+TEST(atlas_replication_copies_boundary_vectors_and_results_stay_exact) {
+  // Online inserts with replicas 4 beside the same inserts with none: copies are made
+  // (but at most 4 per item), searches return each id once with its exact distance, a
+  // delete removes every copy, and compaction releases them.
+  std::mt19937_64 rng(loci::test::test_seed() + 3);
+  const size_t dim = 24, count = 3000;
+  auto data = clustered(rng, count, dim, 12, 99);
+  auto copied = make_atlas(dim, Metric::l2, 4096, 8, 4);
+  auto single = make_atlas(dim, Metric::l2, 4096, 8, 1);
+  auto exact = make_exact(dim, Metric::l2);
+  for (size_t i = 0; i < count; i += 10) {
+    std::vector<std::string> ids;
+    for (size_t j = i; j < i + 10; ++j) ids.push_back("v" + std::to_string(j));
+    for (VectorIndex* index : std::initializer_list<VectorIndex*>{copied.get(), single.get(), exact.get()}) {
+      CHECK(index->add(ids, &data[i * dim], ids.size(), WriteMode::insert).is_ok());
+    }
+  }
+  Status inv = copied->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  const size_t copied_entries = copied->stats().leaf_entries, single_entries = single->stats().leaf_entries;
+  std::printf("replicas 4: %zu leaf entries for %zu items (replicas 1: %zu)\n", copied_entries, count, single_entries);
+  CHECK_MSG(single_entries == count, "replicas 1 made copies: " + std::to_string(single_entries));
+  CHECK_MSG(copied_entries > count + count / 20 && copied_entries <= 4 * count, "entries " + std::to_string(copied_entries));
+
+  std::set<std::string> deleted;
+  std::vector<std::string> doomed;
+  for (size_t j = 0; j < count; j += 3) doomed.push_back("v" + std::to_string(j));
+  CHECK(copied->remove(doomed).is_ok());
+  CHECK(exact->remove(doomed).is_ok());
+  deleted.insert(doomed.begin(), doomed.end());
+  double total = 0;
+  for (int q = 0; q < 40; ++q) {
+    auto query = clustered(rng, 1, dim, 12, 99);
+    std::vector<SearchHit> truth, got, full;
+    CHECK(exact->search(query.data(), {10}, &truth).is_ok());
+    SearchParams params;
+    params.k = 10;
+    CHECK(copied->search(query.data(), params, &got).is_ok());
+    params.effort = 1;
+    CHECK(copied->search(query.data(), params, &full).is_ok());
+    CHECK_MSG(recall(full, truth) == 1.0, "recall at effort 1: " + std::to_string(recall(full, truth)));
+    total += recall(got, truth);
+    std::set<std::string> seen;
+    for (const SearchHit& hit : full) {
+      CHECK_MSG(seen.insert(hit.id).second, "returned twice: " + hit.id);
+      CHECK_MSG(!deleted.count(hit.id), "returned a deleted id: " + hit.id);
+    }
+    for (size_t r = 0; r < full.size(); ++r) CHECK_NEAR(full[r].distance, truth[r].distance, 1e-4 * (1 + std::fabs(truth[r].distance)));
+  }
+  std::printf("replicas 4: recall@10 %.3f at the default effort\n", total / 40);
+  copied->compact();
+  inv = copied->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  CHECK_MSG(copied->stats().leaf_entries < copied_entries, "compaction dropped no deleted copies");
+  CHECK(copied->rebuild().is_ok());  // the bulk build replicates too
+  inv = copied->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  CHECK(copied->stats().leaf_entries > copied->size());
+}
+
 TEST(atlas_rejects_bad_options_and_inputs) {
   std::unique_ptr<Atlas> atlas;
   AtlasOptions options;
@@ -197,6 +264,13 @@ TEST(atlas_rejects_bad_options_and_inputs) {
   options.page_size = 65536;
   options.fanout = 2;
   CHECK(Atlas::create(options, &atlas).code() == StatusCode::invalid_argument);
+  options.fanout = 64;
+  for (size_t replicas : {size_t(0), Atlas::kMaxReplicas + 1}) {
+    options.replicas = replicas;
+    CHECK(Atlas::create(options, &atlas).code() == StatusCode::invalid_argument);
+  }
+  options.replicas = Atlas::kMaxReplicas;
+  CHECK(Atlas::create(options, &atlas).is_ok());
   auto store = make_atlas(4, Metric::l2);
   std::vector<float> nan = {1, 2, NAN, 4};
   std::vector<SearchHit> hits;

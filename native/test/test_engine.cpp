@@ -309,6 +309,36 @@ void check_write_close_reopen(int kind) {
 TEST(engine_flat_write_close_reopen) { check_write_close_reopen(kFlat); }
 TEST(engine_atlas_write_close_reopen) { check_write_close_reopen(kAtlas); }
 
+TEST(engine_atlas_copies_made_with_replicas_survive_a_reopen_without_them) {
+  // replicas is a write policy of one open: a store written with copies reopens (and
+  // verifies) under the default of 1, keeping the copies, and stays exact.
+  TempDir dir("engine");
+  std::mt19937_64 rng(loci::test::test_seed() + 41);
+  Model model;
+  EngineOptions options = options_for(dir.path(), kAtlas);
+  options.replicas = 4;
+  auto engine = open_engine(options);
+  if (!engine) return;
+  for (int round = 0; round < 10; ++round) add_items(engine.get(), &model, rng, 60, "r" + std::to_string(round) + "-");
+  CHECK_OK(write_and_model(engine.get(), remove_batch({"r0-1", "r3-7"}), &model));
+  const size_t entries = engine->index().stats().leaf_entries;
+  CHECK_MSG(entries > model.size(), "no copies made: " + std::to_string(entries) + " entries for " + std::to_string(model.size()) + " items");
+  CHECK_OK(engine->index().check());
+  CHECK_OK(engine->close());
+  engine.reset();
+  engine = open_engine(options_for(dir.path(), kAtlas));
+  if (!engine) return;
+  CHECK_MATCHES(*engine, model, "reopened without replicas");
+  CHECK(engine->index().stats().leaf_entries >= model.size());
+  const std::string mismatch = search_mismatch(*engine, model, rng, kAtlas);
+  CHECK_MSG(mismatch.empty(), mismatch);
+  add_items(engine.get(), &model, rng, 50, "later-");
+  CHECK_OK(engine->index().check());
+  engine.reset();
+  std::string report;
+  CHECK_OK(Engine::verify(dir.path(), &report));
+}
+
 TEST(engine_reopen_with_another_shape_is_invalid_argument) {
   TempDir dir("engine");
   { auto engine = open_engine(options_for(dir.path(), kFlat)); }
