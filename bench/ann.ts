@@ -19,6 +19,10 @@
 //                      usearch-f32, usearch-i8 (default all)
 //   --queries N        use the first N queries (default all; --quick: 1,000)
 //   --quick            1,000 queries (the sweeps stay whole): builds dominate then
+//   --atlas OPT=V1,V2  an Atlas build sweep: each selected loci-atlas system runs once per
+//                      value of Store.open option OPT (pageSize, fanout or replicas), as
+//                      'loci-atlas OPT=V'; the other systems run as usual. Writes
+//                      ann-<dataset>-<OPT>.* instead of ann-<dataset>.*
 //   --no-write         print the table, write nothing under bench/results/
 //   --render FILE      run nothing: rewrite the .md and .svg next to a results JSON
 import { fork } from 'node:child_process';
@@ -29,7 +33,7 @@ import * as path from 'node:path';
 import { log, seconds } from './data/cache';
 import { DATASET_NAMES, loadDataset, type Dataset, type DatasetName } from './data/index';
 import { markdown, svg, type AnnReport, type PointResult, type SystemResult } from './ann/report';
-import { SYSTEM_NAMES, SYSTEMS, SystemUnavailable, type SystemName } from './ann/systems';
+import { ATLAS_VARIANT_OPTIONS, atlasVariant, SYSTEM_NAMES, SYSTEMS, SystemUnavailable, type AtlasVariant, type SystemName } from './ann/systems';
 import { describeEnvironment, environment, lociBuild, median, resultsDir, UsageError, runMain } from './lib/report';
 
 const K = 10;
@@ -43,11 +47,25 @@ interface Options {
   quick: boolean;
   write: boolean;
   child: SystemName | null;
+  /** --atlas: the option swept and its values; --variant (child): the one this child builds. */
+  atlasSweep: { option: AtlasVariant['option']; values: number[] } | null;
+  variant: AtlasVariant | null;
   render: string | null;
 }
 
+function parseVariant(text: string, flag: string): { option: AtlasVariant['option']; values: number[] } {
+  const match = /^([A-Za-z]+)=([0-9,]+)$/.exec(text);
+  const option = match?.[1] as AtlasVariant['option'] | undefined;
+  if (!match || option === undefined || !ATLAS_VARIANT_OPTIONS.includes(option)) {
+    throw new UsageError(`${flag} takes OPTION=V1,V2,... with OPTION one of ${ATLAS_VARIANT_OPTIONS.join(', ')}, got '${text}'`);
+  }
+  const values = (match[2] as string).split(',').filter((v) => v.length > 0).map(Number);
+  if (values.length === 0 || !values.every((v) => Number.isInteger(v) && v > 0)) throw new UsageError(`${flag}: values must be positive integers, got '${text}'`);
+  return { option, values };
+}
+
 function parseArgs(argv: readonly string[]): Options {
-  const options: Options = { dataset: 'fashion-mnist', systems: [...SYSTEM_NAMES], queries: undefined, quick: false, write: true, child: null, render: null };
+  const options: Options = { dataset: 'fashion-mnist', systems: [...SYSTEM_NAMES], queries: undefined, quick: false, write: true, child: null, atlasSweep: null, variant: null, render: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = (): string => {
@@ -77,6 +95,11 @@ function parseArgs(argv: readonly string[]): Options {
       options.render = value();
     } else if (arg === '--child') {
       options.child = value() as SystemName;
+    } else if (arg === '--atlas') {
+      options.atlasSweep = parseVariant(value(), '--atlas');
+    } else if (arg === '--variant') {
+      const { option, values } = parseVariant(value(), '--variant');
+      options.variant = { option, value: values[0] as number };
     } else {
       throw new UsageError(`unknown argument '${arg}' (see the header of bench/ann.ts)`);
     }
@@ -127,10 +150,14 @@ function recallOf(data: Dataset, found: Int32Array, counts: Int32Array): { recal
   return { recall: hits / total, recallWithTies: data.metric === 'l2' ? hitsWithTies / total : hits / total };
 }
 
-async function runChild(name: SystemName, options: Options): Promise<SystemResult> {
-  const system = SYSTEMS[name];
+/** How a system is named in the report: 'loci-atlas replicas=2' for a variant. */
+const labelOf = (name: SystemName, variant: AtlasVariant | null): string => (variant === null ? name : `${name} ${variant.option}=${variant.value}`);
+
+async function runChild(base: SystemName, options: Options): Promise<SystemResult> {
+  const system = options.variant === null ? SYSTEMS[base] : atlasVariant(base, options.variant);
+  const name = labelOf(base, options.variant);
   const loadAverageStart = loadAverage();
-  const build = name.startsWith('loci') ? lociBuild() : undefined;
+  const build = base.startsWith('loci') ? lociBuild() : undefined;
   const data = await loadDataset(options.dataset, { queryCount: options.queries });
   const progress = (message: string): void => log(`[${name}] ${message}`);
   const queries = system.prepareQueries(data.queries, data.queryCount, data.dim);
@@ -229,9 +256,11 @@ async function runChild(name: SystemName, options: Options): Promise<SystemResul
 // ---------------------------------------------------------------------------------------
 // Parent: one child per system, then the report
 
-function runInChild(name: SystemName, argv: readonly string[]): Promise<SystemResult> {
+function runInChild(base: SystemName, variant: AtlasVariant | null, argv: readonly string[]): Promise<SystemResult> {
+  const name = labelOf(base, variant);
+  const variantArgs = variant === null ? [] : ['--variant', `${variant.option}=${variant.value}`];
   return new Promise((resolve) => {
-    const child = fork(__filename, [...argv, '--child', name], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, [...argv, '--child', base, ...variantArgs], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let result: SystemResult | null = null;
     child.on('message', (message) => {
       result = message as SystemResult;
@@ -272,7 +301,7 @@ async function main(): Promise<void> {
     try {
       result = await runChild(name, options);
     } catch (error) {
-      result = { system: name, status: 'failed', reason: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+      result = { system: labelOf(name, options.variant), status: 'failed', reason: error instanceof Error ? (error.stack ?? error.message) : String(error) };
     }
     process.send?.(result, () => process.exit(0));
     return;
@@ -284,10 +313,14 @@ async function main(): Promise<void> {
   console.log(`dataset  ${data.name} (${data.baseCount} x ${data.dim}, ${data.queryCount} queries, ${data.metric})${options.quick ? ', quick' : ''}\n`);
 
   const results: SystemResult[] = [];
+  const sweep = options.atlasSweep;
   for (const name of options.systems) {
-    const result = await runInChild(name, argv);
-    if (result.status !== 'ok') console.log(`${name}: ${result.status}: ${result.reason}`);
-    results.push(result);
+    const variants: (AtlasVariant | null)[] = sweep !== null && name.startsWith('loci-atlas') ? sweep.values.map((value) => ({ option: sweep.option, value })) : [null];
+    for (const variant of variants) {
+      const result = await runInChild(name, variant, argv);
+      if (result.status !== 'ok') console.log(`${result.system}: ${result.status}: ${result.reason}`);
+      results.push(result);
+    }
   }
 
   const report: AnnReport = {
@@ -300,7 +333,7 @@ async function main(): Promise<void> {
   console.log(`\n${table}`);
   if (options.write) {
     fs.mkdirSync(resultsDir, { recursive: true });
-    const base = path.join(resultsDir, `ann-${data.name}`);
+    const base = path.join(resultsDir, `ann-${data.name}${sweep === null ? '' : `-${sweep.option}`}`);
     fs.writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
     writeReport(report, base);
     console.log(`wrote ${path.relative(process.cwd(), base)}.{json,md,svg}`);

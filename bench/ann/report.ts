@@ -298,6 +298,9 @@ const COLORS: Record<string, string> = {
   'usearch-i8': '#9467bd',
 };
 const MARKERS = ['circle', 'square', 'diamond', 'triangle'];
+// Systems without a colour of their own (Atlas variants of a --atlas sweep).
+const SPARE_COLORS = ['#e377c2', '#17becf', '#bcbd22', '#8c564b', '#393b79', '#637939'];
+const colorOf = (name: string, index: number): string => COLORS[name] ?? (SPARE_COLORS[index % SPARE_COLORS.length] as string);
 
 const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -375,7 +378,7 @@ export function svg(report: AnnReport, recallFloor = 0.8): string {
   // Series.
   const legend: string[] = [];
   systems.forEach((system, index) => {
-    const color = COLORS[system.system] ?? '#000000';
+    const color = colorOf(system.system, index);
     const kind = MARKERS[index % MARKERS.length] as string;
     const points = [...(system.points as PointResult[])].sort((a, b) => a.recall - b.recall);
     const visible = points.filter((p) => p.recall >= recallFloor);
@@ -394,7 +397,7 @@ export function svg(report: AnnReport, recallFloor = 0.8): string {
   parts.push(`<text x="${plot.right + 20}" y="${y}" font-weight="bold">systems</text>`);
   y += 20;
   systems.forEach((system, index) => {
-    const color = COLORS[system.system] ?? '#000000';
+    const color = colorOf(system.system, index);
     const kind = MARKERS[index % MARKERS.length] as string;
     parts.push(`<line x1="${plot.right + 20}" y1="${y - 4}" x2="${plot.right + 44}" y2="${y - 4}" stroke="${color}" stroke-width="2"/>`);
     parts.push(marker(kind, plot.right + 32, y - 4, color));

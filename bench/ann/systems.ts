@@ -153,17 +153,31 @@ function lociExact(name: SystemName, quantization: Quantization): AnnSystem<Stor
 // split full leaves). 'loci-atlas' fills the store in batches of LOCI_ADD_BATCH, so after
 // the first two batches every vector goes in online, as an agent's memory grows;
 // 'loci-atlas-bulk' adds everything in one call, the bulk build.
-function lociAtlas(name: SystemName, batch: number | 'all'): AnnSystem<Store, Float32Array> {
+/** A build option of an Atlas variant (`--atlas pageSize=65536,131072`): its Store.open option and value. */
+export interface AtlasVariant {
+  option: 'pageSize' | 'fanout' | 'replicas';
+  value: number;
+}
+
+export const ATLAS_VARIANT_OPTIONS: readonly AtlasVariant['option'][] = ['pageSize', 'fanout', 'replicas'];
+
+/** The Atlas system `name` built with one option changed (bench:ann's --atlas sweep). */
+export function atlasVariant(name: SystemName, variant: AtlasVariant): AnnSystem<Store, Float32Array> {
+  return lociAtlas(name, name === 'loci-atlas-bulk' ? 'all' : LOCI_ADD_BATCH, variant);
+}
+
+function lociAtlas(name: SystemName, batch: number | 'all', variant?: AtlasVariant): AnnSystem<Store, Float32Array> {
+  const extra = variant === undefined ? {} : { [variant.option]: variant.value };
   return {
     name,
-    parameters: { index: 'atlas', addBatch: batch },
+    parameters: { index: 'atlas', addBatch: batch, ...extra },
     sweepName: 'effort',
     sweep: () => [0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1],
     prepareQueries: rowViews,
     async build(input) {
       let store: Store;
       try {
-        store = await Store.open({ dim: input.dim, metric: input.metric, index: 'atlas' } as Parameters<typeof Store.open>[0]);
+        store = await Store.open({ dim: input.dim, metric: input.metric, index: 'atlas', ...extra } as Parameters<typeof Store.open>[0]);
       } catch (error) {
         if (!(error instanceof LociError) || error.code !== 'INVALID_ARGUMENT') throw error;
         const plain = await Store.open({ dim: input.dim, metric: input.metric }).catch(() => null);
