@@ -15,12 +15,12 @@
 //
 // Options:
 //   --dataset NAME     fashion-mnist (default), clustered-10k, clustered-100k, clustered-1m
-//   --systems a,b      a subset of: loci-exact-f32, loci-exact-int8, loci-atlas, loci-atlas-bulk, hnswlib,
+//   --systems a,b      a subset of: loci-exact-f32, loci-exact-int8, loci-atlas, loci-atlas-bulk, loci-atlas-disk, hnswlib,
 //                      usearch-f32, usearch-i8 (default all)
 //   --queries N        use the first N queries (default all; --quick: 1,000)
 //   --quick            1,000 queries (the sweeps stay whole): builds dominate then
 //   --atlas OPT=V1,V2  an Atlas build sweep: each selected loci-atlas system runs once per
-//                      value of Store.open option OPT (pageSize, fanout or replicas), as
+//                      value of Store.open option OPT (pageSize, fanout, replicas or buildFill), as
 //                      'loci-atlas OPT=V'; the other systems run as usual. Writes
 //                      ann-<dataset>-<OPT>.* instead of ann-<dataset>.*
 //   --no-write         print the table, write nothing under bench/results/
@@ -54,13 +54,17 @@ interface Options {
 }
 
 function parseVariant(text: string, flag: string): { option: AtlasVariant['option']; values: number[] } {
-  const match = /^([A-Za-z]+)=([0-9,]+)$/.exec(text);
+  const match = /^([A-Za-z]+)=([0-9.,]+)$/.exec(text);
   const option = match?.[1] as AtlasVariant['option'] | undefined;
   if (!match || option === undefined || !ATLAS_VARIANT_OPTIONS.includes(option)) {
     throw new UsageError(`${flag} takes OPTION=V1,V2,... with OPTION one of ${ATLAS_VARIANT_OPTIONS.join(', ')}, got '${text}'`);
   }
   const values = (match[2] as string).split(',').filter((v) => v.length > 0).map(Number);
-  if (values.length === 0 || !values.every((v) => Number.isInteger(v) && v > 0)) throw new UsageError(`${flag}: values must be positive integers, got '${text}'`);
+  // buildFill is a fraction; the others are integers.
+  const valid = (v: number): boolean => (option === 'buildFill' ? v > 0 && v <= 1 : Number.isInteger(v) && v > 0);
+  if (values.length === 0 || !values.every(valid)) {
+    throw new UsageError(`${flag}: values must be ${option === 'buildFill' ? 'fractions in (0, 1]' : 'positive integers'}, got '${text}'`);
+  }
   return { option, values };
 }
 

@@ -32,6 +32,8 @@ export interface NativeOpenConfig extends NativeShape {
   dir?: string;
   /** Atlas: leaves each write goes into, 1 to 8 (not stored). */
   replicas: number;
+  /** Atlas: bulk-build leaf fill, 0.5 to 1 (not stored). */
+  buildFill: number;
   durability: number;
   syncIntervalMs: number;
   checkpointBytes: number;

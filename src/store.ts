@@ -1,6 +1,6 @@
 import { binding, type NativeOpenReport, type NativeStoreHandle } from './binding';
 import { LociError } from './errors';
-import { checkId, checkInteger, fail, MAX_DIM, MAX_K, toQuery, type VectorLike } from './validate';
+import { checkId, checkInteger, checkNumberIn, fail, MAX_DIM, MAX_K, toQuery, type VectorLike } from './validate';
 import { ItemsWrite, RemoveWrite, SliceScratch, WriteQueue } from './writes';
 
 /**
@@ -75,6 +75,13 @@ export interface StoreOptions {
    * of this open, not stored with the store: copies made earlier stay. Default 1 (off).
    */
   replicas?: number;
+  /**
+   * `atlas` only: how full the bulk build (an `add` batch at least as large as the
+   * store) packs its leaf pages, 0.5 to 1. Fuller leaves take less memory; the slack
+   * absorbs later online inserts before a leaf splits. A build policy of this open, not
+   * stored. Default 0.85 (docs/atlas.md "Defaults").
+   */
+  buildFill?: number;
   /** Durable stores: when a resolved write is on disk. Default `'sync'`. */
   durability?: Durability;
   /** Durability `'interval'`: milliseconds between WAL fsyncs, 1 to 3,600,000. Default 10. */
@@ -129,8 +136,15 @@ export interface StoreStats {
   items: number;
   /** Bytes the index holds beyond the f32 originals: codes, pages, tree, id table. */
   indexBytes: number;
-  /** Bytes of f32 originals (kept for exact rerank and `get`). */
+  /** Bytes of f32 originals (kept for exact rerank and `get`), mapped or in memory. */
   vectorBytes: number;
+  /**
+   * Of `vectorBytes`, those served from the last checkpoint's vectors file: the store
+   * maps the originals it has just written instead of keeping them in its own memory,
+   * so the kernel may evict them under memory pressure and read them back from disk
+   * when a rerank or `get` needs one. 0 for a store without a directory.
+   */
+  vectorMappedBytes: number;
   /** `atlas`: leaf pages, inner nodes, levels, page size and entries per page (0 for flat). */
   leaves: number;
   innerNodes: number;
@@ -299,14 +313,15 @@ export class Store {
       quantization = options.quantization === undefined ? undefined : 'int8';
     } else {
       quantization = options.quantization === undefined ? undefined : checkChoice<Quantization>(options.quantization, 'quantization', QUANTIZATIONS);
-      if (index === 'flat' && (options.pageSize !== undefined || options.fanout !== undefined || options.replicas !== undefined)) {
-        fail('INVALID_ARGUMENT', "pageSize, fanout and replicas apply to the atlas index: pass index: 'atlas' or omit them");
+      if (index === 'flat' && (options.pageSize !== undefined || options.fanout !== undefined || options.replicas !== undefined || options.buildFill !== undefined)) {
+        fail('INVALID_ARGUMENT', "pageSize, fanout, replicas and buildFill apply to the atlas index: pass index: 'atlas' or omit them");
       }
     }
     const pageSize = options.pageSize === undefined ? 0 : checkInteger(options.pageSize, 'pageSize', 4096, 1 << 20);
     if (pageSize % 4096 !== 0) fail('INVALID_ARGUMENT', `pageSize must be a multiple of 4096, got ${pageSize}`);
     const fanout = options.fanout === undefined ? 0 : checkInteger(options.fanout, 'fanout', 4, 1024);
     const replicas = options.replicas === undefined ? 1 : checkInteger(options.replicas, 'replicas', 1, 8);
+    const buildFill = options.buildFill === undefined ? 0.85 : checkNumberIn(options.buildFill, 'buildFill', 0.5, 1);
     const durability = checkChoice<Durability>(options.durability ?? 'sync', 'durability', DURABILITIES);
     const syncIntervalMs = options.syncIntervalMs === undefined ? 10 : checkInteger(options.syncIntervalMs, 'syncIntervalMs', 1, 3_600_000);
     const checkpointBytes = options.checkpointBytes === undefined ? 64 * 1024 * 1024 : checkInteger(options.checkpointBytes, 'checkpointBytes', 4096, Number.MAX_SAFE_INTEGER);
@@ -321,14 +336,17 @@ export class Store {
       pageSize,
       fanout,
       replicas,
+      buildFill,
       durability: DURABILITIES[durability],
       syncIntervalMs,
       checkpointBytes,
       recovery: RECOVERY_MODES[recovery],
     });
-    if (options.replicas !== undefined && report.index !== INDEX_KINDS.atlas) {
-      await native.close();
-      fail('INVALID_ARGUMENT', `replicas applies to the atlas index, and ${dir === undefined ? 'this store' : `the store at ${dir}`} is flat: pass index: 'atlas' or omit replicas`);
+    for (const name of ['replicas', 'buildFill'] as const) {
+      if (options[name] !== undefined && report.index !== INDEX_KINDS.atlas) {
+        await native.close();
+        fail('INVALID_ARGUMENT', `${name} applies to the atlas index, and ${dir === undefined ? 'this store' : `the store at ${dir}`} is flat: pass index: 'atlas' or omit ${name}`);
+      }
     }
     return new Store(native, report, dir);
   }

@@ -27,6 +27,13 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
   return value;
 }
 
+export function checkNumberIn(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !(value >= min && value <= max)) {
+    fail('INVALID_ARGUMENT', `${name} must be a number from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
 export function checkId(id: unknown, where: string): string {
   if (typeof id !== 'string' || id.length === 0) {
     fail('INVALID_ARGUMENT', `${where} must be a non-empty string, got ${describe(id)}`);

@@ -257,6 +257,58 @@ describe('the shape of a store', () => {
     await (await open(flatDir)).close();
   });
 
+  test('buildFill packs the bulk build\'s leaves; refused outside 0.5 to 1 and for flat stores', async () => {
+    const random = mulberry32(SEED + 72);
+    const vectors = Array.from({ length: 3000 }, () => uniformVector(random, 8));
+    const items = vectors.map((vector, i) => ({ id: `v${i}`, vector }));
+    const leaves: number[] = [];
+    for (const buildFill of [0.5, 1]) {
+      const store = await Store.open({ dim: 8, metric: 'l2', index: 'atlas', pageSize: 4096, fanout: 8, buildFill });
+      opened.push(store);
+      await store.add(items);  // one batch at least as large as the store: the bulk build
+      const stats = store.stats();
+      leaves.push(stats.leaves);
+      expect(stats.leafEntries).toBe(3000);
+      const exact = store.searchSync(vectors[7] as Float32Array, { k: 10, exact: true });
+      expect(store.searchSync(vectors[7] as Float32Array, { k: 10, effort: 1 }).ids).toEqual(exact.ids);
+    }
+    expect(leaves[1]).toBeLessThan(leaves[0] as number);
+    for (const buildFill of [0.4, 1.1, Number.NaN, '0.8']) {
+      await expectRejects(() => Store.open({ dim: 4, index: 'atlas', buildFill } as unknown as StoreOptions), 'INVALID_ARGUMENT', /buildFill/);
+    }
+    await expectRejects(() => Store.open({ dim: 4, index: 'flat', buildFill: 0.9 }), 'INVALID_ARGUMENT', /buildFill/);
+    await expectRejects(() => Store.open({ dim: 4, buildFill: 0.9 }), 'INVALID_ARGUMENT', /buildFill/);
+  });
+
+  test.each(INDEX_KINDS)('%s: a checkpoint serves the f32 originals from the vectors file it wrote', async (index) => {
+    const dir = tempDir();
+    const random = mulberry32(SEED + 73);
+    const vectors = Array.from({ length: 2000 }, () => uniformVector(random, 64));
+    const store = await open(dir, { ...shape(index, 64), durability: 'none' });
+    await store.add(vectors.map((vector, i) => ({ id: `v${i}`, vector })));
+    expect(store.stats().vectorMappedBytes).toBe(0);
+    const query = vectors[11] as Float32Array;
+    const before = store.searchSync(query, { k: 10, exact: true });
+    await store.checkpoint();
+    const stats = store.stats();
+    expect(stats.vectorBytes).toBe(2000 * 64 * 4);
+    expect(stats.vectorMappedBytes).toBe(Math.floor(stats.vectorBytes / 4096) * 4096);
+    expect(store.searchSync(query, { k: 10, exact: true })).toEqual(before);
+    expect(Array.from((store.get('v1999'))?.vector ?? [])).toEqual(Array.from(vectors[1999] as Float32Array));
+    // Writes over mapped rows and after them, then the next checkpoint remaps.
+    await store.upsert({ id: 'v3', vector: vectors[4] as Float32Array });
+    await store.add({ id: 'fresh', vector: vectors[5] as Float32Array });
+    expect(Array.from((store.get('v3'))?.vector ?? [])).toEqual(Array.from(vectors[4] as Float32Array));
+    await store.checkpoint();
+    expect(Array.from((store.get('v3'))?.vector ?? [])).toEqual(Array.from(vectors[4] as Float32Array));
+    expect(Array.from((store.get('fresh'))?.vector ?? [])).toEqual(Array.from(vectors[5] as Float32Array));
+    expect(store.stats().vectorMappedBytes).toBeGreaterThanOrEqual(stats.vectorMappedBytes);
+    const memory = await Store.open({ dim: 4 });
+    await memory.add({ id: 'a', vector: [1, 2, 3, 4] });
+    expect(memory.stats().vectorMappedBytes).toBe(0);
+    await memory.close();
+  });
+
   test('open without dim on a missing directory rejects INVALID_ARGUMENT and does not create it', async () => {
     const root = tempDir();
     const missing = path.join(root, 'missing', 'nested');

@@ -277,7 +277,7 @@ export function markdown(report: AnnReport): string {
   out.push('');
   out.push('Notes:');
   out.push('- peak RSS is the child process maximum through loading and building (the search sweep\'s peak is `peakRssEndMiB` in the JSON); it includes the dataset held in memory (base, queries, ground truth). RSS delta is measured around build() after a full GC.');
-  out.push("- reported B/vector: Loci's `stats()` (indexBytes + vectorBytes: codes, pages, tree, id table and the f32 originals); hnswlib's `writeIndex` file; usearch's `save()` file.");
+  out.push("- reported B/vector: Loci's `stats()` (indexBytes + vectorBytes: codes, pages, tree, id table and the f32 originals); hnswlib's `writeIndex` file; usearch's `save()` file. loci-atlas-disk is a directory store checkpointed after its bulk build: its originals are served from the checkpoint's vectors file through the page cache (`vectorMappedBytes`, which the kernel may evict and read back from disk), so its figure leaves them out; its RSS delta counts the ones the searches touched as file pages.");
   out.push('- hnswlib-node takes `number[]`: queries and base vectors are converted outside the timed regions.');
   out.push('- usearch cannot change `expansion_search` after construction from JS: each sweep point loads the saved index into a new `Index`.');
   out.push('- usearch builds on one thread (`add(keys, vectors, 1)`), like hnswlib-node\'s `addPoint`; Loci\'s `add` runs on the libuv pool, and the Atlas bulk build (one `add` of everything, loci-atlas-bulk) clusters on 2 threads; loci-atlas adds 1,000 items per call, so all but the first two batches insert online.');
@@ -291,6 +291,7 @@ export function markdown(report: AnnReport): string {
 const COLORS: Record<string, string> = {
   'loci-atlas': '#d62728',
   'loci-atlas-bulk': '#8c1010',
+  'loci-atlas-disk': '#e377c2',
   'loci-exact-f32': '#7f7f7f',
   'loci-exact-int8': '#ff7f0e',
   hnswlib: '#1f77b4',

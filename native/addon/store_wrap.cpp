@@ -287,7 +287,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
 
  private:
   // open(config) -> Promise<report>. config: { dir, dim, metric, quantization, index,
-  // pageSize, fanout, replicas, durability, syncIntervalMs, checkpointBytes, recovery, faults };
+  // pageSize, fanout, replicas, buildFill, durability, syncIntervalMs, checkpointBytes, recovery, faults };
   // numbers, -1 / 0 meaning "default or as stored" (native/engine/engine.h).
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -311,6 +311,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     options->page_size = static_cast<size_t>(clamp(number("pageSize", 0), 0, 1e9));
     options->fanout = static_cast<size_t>(clamp(number("fanout", 0), 0, 1e9));
     options->replicas = static_cast<size_t>(clamp(number("replicas", 1), 0, 1e9));  // range checked by Atlas::create
+    options->build_fill = number("buildFill", 0.85);                                 // likewise
     const int durability = static_cast<int>(clamp(number("durability", 0), 0, 2));
     options->durability = static_cast<engine::Durability>(durability);
     options->sync_interval_ms = static_cast<uint32_t>(clamp(number("syncIntervalMs", 10), 1, 3.6e6));
@@ -586,7 +587,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return Napi::Number::New(env, rounds[rounds.size() / 2]);
   }
 
-  // stats() -> { items, indexBytes, vectorBytes, leaves, innerNodes, depth, pageSize,
+  // stats() -> { items, indexBytes, vectorBytes, vectorMappedBytes, leaves, innerNodes, depth, pageSize,
   //              leafCapacity, leafEntries, lsn, checkpointLsn, checkpoints, walBytes, arenaBytes,
   //              arenaLiveBytes, diskBytes, groupCommits, batches }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -598,6 +599,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     result.Set("items", double(stats.items));
     result.Set("indexBytes", double(stats.index_bytes));
     result.Set("vectorBytes", double(stats.vector_bytes));
+    result.Set("vectorMappedBytes", double(stats.vector_mapped_bytes));
     result.Set("leaves", double(stats.leaves));
     result.Set("innerNodes", double(stats.inner_nodes));
     result.Set("depth", double(stats.depth));

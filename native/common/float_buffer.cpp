@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -151,6 +152,48 @@ Status FloatBuffer::map_file(const std::string& path, uint64_t offset, size_t co
   // The last mapped page may extend past the vectors (into the file's CRC table, or
   // past its end, which reads as zero); clear what lies beyond them so growth sees 0.
   if (mapped > bytes) std::memset(reinterpret_cast<char*>(base()) + bytes, 0, mapped - bytes);
+  return Status::ok();
+}
+
+Status FloatBuffer::map_prefix(const std::string& path, uint64_t offset, size_t count) {
+  if (offset % page_bytes() != 0) {
+    return Status::error(StatusCode::internal, path + ": vectors must start at a page boundary to be mapped");
+  }
+  if (count > size_) return Status::error(StatusCode::internal, path + ": cannot map more rows than the buffer holds");
+  const size_t bytes = count * sizeof(float) / page_bytes() * page_bytes();
+  // Remapped even where an older generation is mapped already: rows written since (the
+  // copies the kernel made on write) go back, and the older file, unlinked by the
+  // checkpoint, stops taking disk space.
+  if (bytes == 0) return Status::ok();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
+  struct stat info;
+  if (::fstat(fd, &info) != 0 || uint64_t(info.st_size) < offset + bytes) {
+    ::close(fd);
+    return Status::error(StatusCode::internal, path + ": shorter than the rows it should hold");
+  }
+  // Mapped elsewhere first, so a failure to map leaves the buffer untouched...
+  void* probe = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(offset));
+  if (probe == MAP_FAILED) {
+    const int error = errno;
+    ::close(fd);
+    return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
+  }
+  munmap(probe, bytes);
+  // ...and then over the rows themselves. A MAP_FIXED mapping replaces the old pages in
+  // one step under the kernel's mapping lock: a reader's access either reads the old
+  // page or faults and waits for the new one, both holding the same bytes.
+  void* view = mmap(base(), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(offset));
+  const int error = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (view == MAP_FAILED) {
+    // The kernel may have dropped the old pages already (only on running out of mapping
+    // slots, since the same mapping just succeeded): the rows are gone, so stop here,
+    // like any other failure to get memory for vectors.
+    std::fprintf(stderr, "loci: cannot map %s over the vectors it holds: %s\n", path.c_str(), std::strerror(error));
+    std::abort();
+  }
+  mapped_ = bytes;
   return Status::ok();
 }
 

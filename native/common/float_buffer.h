@@ -52,6 +52,15 @@ class FloatBuffer {
   /// copies the touched page. The file must not shrink while mapped.
   Status map_file(const std::string& path, uint64_t offset, size_t count);
 
+  /// Swaps the whole pages holding the first `count` floats, in place, for a private
+  /// map of `path` from byte `offset` (a multiple of the page size), which must hold
+  /// exactly those floats: a checkpoint has just written them. The address does not
+  /// change and every page reads the same bytes before and after, so readers may run
+  /// alongside; the anonymous memory goes back to the system and the rows are served
+  /// from the page cache, which the kernel may evict (they are on disk). Rows past the
+  /// last whole page stay as they are. The file must not shrink while mapped.
+  Status map_prefix(const std::string& path, uint64_t offset, size_t count);
+
   /// Bytes of the buffer that are a file mapping (0 if none).
   size_t mapped_bytes() const { return mapped_; }
 

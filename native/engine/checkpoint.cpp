@@ -16,8 +16,6 @@ namespace {
 constexpr uint32_t kItemsMagic = 0x5449434C;    // "LCIT"
 constexpr uint32_t kVectorsMagic = 0x4556434C;  // "LCVE"
 constexpr size_t kVectorsHeaderBytes = 64;
-// Rows start on a page boundary so the file can be memory-mapped in place.
-constexpr size_t kVectorsRowsOffset = 4096;
 constexpr size_t kRowsPerCrc = 256;
 constexpr size_t kRecordBatch = 4096;
 constexpr uint8_t kItemsRecord = 1, kSlotsRecord = 2, kEndRecord = 3;

@@ -25,6 +25,9 @@ struct ItemRecord {
 
 std::string checkpoint_file_name(const char* kind, uint64_t gen);
 
+/// Where the rows begin in a vectors file: a page boundary, so it can be mapped in place.
+constexpr uint64_t kVectorsRowsOffset = 4096;
+
 struct CheckpointShape {
   size_t dim = 0;
   size_t page_size = 0;  // 0: no pages file (flat index)

@@ -29,6 +29,9 @@ namespace {
 
 constexpr uint8_t kBatchRecordType = 1;
 constexpr uint64_t kArenaCollectMinDead = 1u << 20;
+// Group-commit scratch (encoded records and blobs) is reused between groups up to this
+// capacity and released above it.
+constexpr size_t kGroupScratchKeepBytes = size_t(16) << 20;
 
 uint64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -60,9 +63,10 @@ bool parse_gen(const std::string& name, const char* kind, uint64_t* gen) {
   return true;
 }
 
-index::AtlasOptions atlas_options(const storage::Manifest& shape, size_t replicas) {
+index::AtlasOptions atlas_options(const storage::Manifest& shape, const EngineOptions& policy) {
   index::AtlasOptions options;
-  options.replicas = replicas;
+  options.replicas = policy.replicas;
+  options.build_fill = policy.build_fill;
   options.dim = shape.dim;
   options.metric = static_cast<index::Metric>(shape.metric);
   options.page_size = shape.page_size;
@@ -241,7 +245,7 @@ Status Engine::create_index() {
     index_ = std::move(store);
   } else if (s.index == 1) {
     std::unique_ptr<index::Atlas> atlas;
-    LOCI_RETURN_IF_ERROR(index::Atlas::create(atlas_options(s, options_.replicas), &atlas));
+    LOCI_RETURN_IF_ERROR(index::Atlas::create(atlas_options(s, options_), &atlas));
     index_ = std::move(atlas);
   } else {
     return Status::error(StatusCode::invalid_argument, "unknown index kind: use 'flat' or 'atlas'");
@@ -287,7 +291,7 @@ Status Engine::load(OpenReport* report) {
       index_ = std::move(store);
     } else {
       std::unique_ptr<index::Atlas> atlas;
-      LOCI_RETURN_IF_ERROR(index::Atlas::load(atlas_options(s, options_.replicas), reader.get(), &atlas));
+      LOCI_RETURN_IF_ERROR(index::Atlas::load(atlas_options(s, options_), reader.get(), &atlas));
       index_ = std::move(atlas);
     }
     item_table.join();
@@ -556,6 +560,10 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
     // must not wait for that.
     if (options_.durability == Durability::interval) wal_dirty_.store(true, std::memory_order_release);
     wal_bytes_since_checkpoint_.fetch_add(records.size(), std::memory_order_relaxed);
+    // ...but not a huge one: a single 100,000-item batch would otherwise leave 400 MB
+    // of scratch behind for good.
+    if (records.capacity() > kGroupScratchKeepBytes) std::string().swap(records);
+    if (blobs.capacity() > kGroupScratchKeepBytes) std::string().swap(blobs);
   } else {
     for (size_t b = 0; b < valid.size(); ++b) refs[b].resize(valid[b]->batch.size());
   }
@@ -668,7 +676,11 @@ Status Engine::checkpoint(bool compact) {
   Status status;
   {
     sync::MutexLock commit_lock(commit_mutex_);
-    status = checkpoint_locked(compact);  // poisons the store itself where it must
+    // Nothing written since the last checkpoint: its files already hold the store, and
+    // rewriting gigabytes to say so again would be waste (a compaction still runs).
+    const bool unchanged = !compact && manifest_.checkpoint_gen > 0 &&
+                           lsn_.load(std::memory_order_relaxed) == manifest_.checkpoint_lsn;
+    if (!unchanged) status = checkpoint_locked(compact);  // poisons the store itself where it must
   }
   lock.lock();
   leader_active_ = false;
@@ -800,6 +812,10 @@ Status Engine::checkpoint_locked(bool compact) {
       if (name.size() == 20 && name < wal_file_name(next.wal_seq)) env->remove_file(storage::join_path(wal_dir(dir), name));
     }
   }
+  // The originals just written are served from the new vectors file from now on: the
+  // memory goes back to the system and the page cache holds them while RAM allows
+  // (docs/architecture.md, "Memory"). If mapping fails they simply stay in memory.
+  index_->map_saved_vectors(storage::join_path(dir, checkpoint_file_name("vectors", next.checkpoint_gen)), kVectorsRowsOffset);
   uint64_t bytes = 0;
   for (const char* kind : {"items", "vectors", "pages"}) {
     uint64_t size = 0;

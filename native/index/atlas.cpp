@@ -49,6 +49,9 @@ Status Atlas::create(const AtlasOptions& options, std::unique_ptr<Atlas>* atlas)
   if (options.fanout < 4 || options.fanout > 1024) {
     return Status::error(StatusCode::invalid_argument, "fanout must be from 4 to 1024");
   }
+  if (!(options.build_fill >= 0.5 && options.build_fill <= 1.0)) {
+    return Status::error(StatusCode::invalid_argument, "buildFill must be from 0.5 to 1");
+  }
   if (options.replicas < 1 || options.replicas > kMaxReplicas) {
     return Status::error(StatusCode::invalid_argument, "replicas must be from 1 to " + std::to_string(kMaxReplicas));
   }
@@ -207,7 +210,9 @@ IndexStats Atlas::compute_stats() const {
   stats.inner_nodes = nodes_.size();
   stats.page_size = layout_.page_size;
   stats.leaf_capacity = layout_.capacity;
-  stats.vector_bytes = vectors_.capacity() * sizeof(float);
+  // Rows held: capacity committed ahead but not written yet costs no memory.
+  stats.vector_bytes = vectors_.size() * sizeof(float);
+  stats.vector_mapped_bytes = vectors_.mapped_bytes();
   for (const Leaf& leaf : leaves_) stats.leaf_entries += leaf.page->count();
   size_t bytes = leaves_.size() * (layout_.page_size + sizeof(Leaf) + 2 * sizeof(void*));
   for (const InnerNode& node : nodes_) {

@@ -52,7 +52,7 @@ struct AtlasOptions {
   Metric metric = Metric::l2;
   size_t page_size = 262144;  // leaf page bytes, a multiple of 4 KiB (default: docs/atlas.md)
   size_t fanout = 64;        // children per inner node at most
-  double build_fill = 0.75;  // bulk build fills leaves to this fraction of capacity
+  double build_fill = 0.85;  // bulk build fills leaves to this fraction of capacity (docs/atlas.md "Defaults")
   unsigned build_threads = 2;
   // Leaves each vector is written into, 1 to kMaxReplicas (SPANN's boundary replication:
   // docs/atlas.md, "Replication"). A write policy, not part of the stored shape.
@@ -81,6 +81,7 @@ class Atlas final : public VectorIndex {
   Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const override;
   IndexStats stats() const override;
   Status save(ImageWriter* writer) const override;
+  Status map_saved_vectors(const std::string& path, uint64_t offset) override;
   void compact() override;
   Status check() const override { return check_invariants(); }
 

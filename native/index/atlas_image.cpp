@@ -42,6 +42,16 @@ void Atlas::compact() {
   finish_write();
 }
 
+Status Atlas::map_saved_vectors(const std::string& path, uint64_t offset) {
+  sync::MutexLock lock(write_mutex_);
+  // save() wrote one row per slot, and writes have been held off since.
+  Status status = vectors_.map_prefix(path, offset, ids_.size() * options_.dim);
+  IndexStats stats = compute_stats();
+  sync::MutexLock stats_lock(stats_mutex_);
+  stats_ = stats;
+  return status;
+}
+
 Status Atlas::load(const AtlasOptions& options, ImageReader* reader, std::unique_ptr<Atlas>* result) {
   std::unique_ptr<Atlas> atlas;
   LOCI_RETURN_IF_ERROR(create(options, &atlas));

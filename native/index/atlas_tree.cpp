@@ -417,10 +417,10 @@ Atlas::Child Atlas::build_subtree(const float* base, std::vector<uint32_t>& rows
   KMeansOptions options;
   const size_t leaves_needed = (n + leaf_target - 1) / leaf_target;
   options.k = std::min(options_.fanout, leaves_needed);
-  // Where this node's children are meant to be leaves, a cluster the balancing left a
-  // little over the target still becomes one leaf (up to a full page): split in two, it
-  // would make two leaves of half the target (docs/atlas.md, "Defaults").
-  const size_t child_limit = leaves_needed <= options_.fanout ? layout_.capacity : leaf_target;
+  // A child that fits in a page becomes one leaf, at any level: a cluster the balancing
+  // left a little over the target (or a small cluster of skewed data one level up),
+  // split in two, would make two leaves of half the target (docs/atlas.md, "Defaults").
+  const size_t child_limit = layout_.capacity;
   if (leaves_needed <= options_.fanout) {
     // The children are leaves: each must fit a page, and none should be a sliver.
     options.max_size = layout_.capacity;

@@ -243,7 +243,9 @@ void ExactStore::refresh_stats() {
   const Table* table = table_.load(std::memory_order_relaxed);
   IndexStats stats;
   stats.items = live_.load();
-  stats.vector_bytes = table->vectors.capacity() * sizeof(float);
+  // Rows held: capacity committed ahead but not written yet costs no memory.
+  stats.vector_bytes = table->vectors.size() * sizeof(float);
+  stats.vector_mapped_bytes = table->vectors.mapped_bytes();
   stats.index_bytes = table->norms.bytes() + table->codes.bytes() + table->scales.bytes() + table->code_sums.bytes() +
                       table->alive.bytes() + table->ids.bytes() + table->id_bytes;
   sync::MutexLock lock(stats_mutex_);
@@ -371,6 +373,15 @@ Status ExactStore::save(ImageWriter* writer) const {
   const size_t count = table.count.load(std::memory_order_relaxed);
   LOCI_RETURN_IF_ERROR(writer->slots(count, [&table](size_t row) { return SlotRecord{&table.ids[row], 0, true}; }));
   return writer->vectors(table.vectors.data(), count);
+}
+
+Status ExactStore::map_saved_vectors(const std::string& path, uint64_t offset) {
+  sync::MutexLock lock(write_mutex_);
+  // save() left the current table dense, and writes have been held off since.
+  Table* table = table_.load(std::memory_order_relaxed);
+  Status status = table->vectors.map_prefix(path, offset, table->count.load(std::memory_order_relaxed) * options_.dim);
+  refresh_stats();
+  return status;
 }
 
 Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, std::unique_ptr<ExactStore>* result) {

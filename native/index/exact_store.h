@@ -62,6 +62,7 @@ class ExactStore final : public VectorIndex {
   IndexStats stats() const override;
   /// The image: every row is a live slot (dead rows are compacted away first), no tree.
   Status save(ImageWriter* writer) const override;
+  Status map_saved_vectors(const std::string& path, uint64_t offset) override;
   /// Copies the live rows into a dense table when any row is dead.
   void compact() override;
   const ExactStoreOptions& options() const { return options_; }

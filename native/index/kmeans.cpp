@@ -70,8 +70,16 @@ std::vector<uint32_t> bounded_assignment(const float* base, const uint32_t* indi
   std::vector<uint8_t> kept(k, 1);
   size_t kept_count = k;
   const double smallest = options.min_fraction * double(n) / double(k);
-  for (size_t j = 0; j < k && kept_count > 1; ++j) {
-    if (nearest_count[j] < smallest) kept[j] = 0, --kept_count;
+  // Slivers go smallest first, but never so many that the rest could not hold every
+  // point within max_size: on tight clusters most centroids can be slivers, and dropping
+  // them all would leave clusters over a page (each then split into two half-empty leaves).
+  const size_t min_kept = options.max_size ? std::max<size_t>(1, (n + options.max_size - 1) / options.max_size) : 1;
+  std::vector<uint32_t> by_size(k);
+  for (size_t j = 0; j < k; ++j) by_size[j] = static_cast<uint32_t>(j);
+  std::stable_sort(by_size.begin(), by_size.end(), [&](uint32_t a, uint32_t b) { return nearest_count[a] < nearest_count[b]; });
+  for (uint32_t j : by_size) {
+    if (kept_count <= min_kept || kept_count <= 1 || nearest_count[j] >= smallest) break;
+    kept[j] = 0, --kept_count;
   }
   const size_t cap = std::max(options.max_size ? options.max_size : n, (n + kept_count - 1) / kept_count);
   // Regret: how much farther the second kept choice is than the first.

@@ -35,6 +35,7 @@ struct IndexStats {
   size_t items = 0;
   size_t index_bytes = 0;   // codes, pages, tree, id table: what the index adds
   size_t vector_bytes = 0;  // the f32 originals kept for rerank
+  size_t vector_mapped_bytes = 0;  // of those, served from a checkpoint's vectors file
   size_t leaves = 0;
   size_t inner_nodes = 0;
   size_t depth = 0;
@@ -60,6 +61,15 @@ class VectorIndex {
   /// Writes the index's image (slot table, vectors, tree). Writes to the index must be
   /// held off by the caller until it returns; searches may run.
   virtual Status save(ImageWriter* writer) const = 0;
+  /// After a checkpoint has written this index's image, serves the f32 vectors it saved
+  /// from the vectors file (`path`, rows from byte `offset`) instead of memory: same
+  /// bytes, same addresses, but the kernel may evict them. Writes are held off by the
+  /// caller, as for save(); searches may run. A failure leaves the rows in memory.
+  virtual Status map_saved_vectors(const std::string& path, uint64_t offset) {
+    (void)path;
+    (void)offset;
+    return Status::ok();
+  }
   /// Drops what deletes and upserts left behind (Atlas: stale leaf entries).
   virtual void compact() {}
   /// Checks the index's structural invariants (INTERNAL naming the first violation).

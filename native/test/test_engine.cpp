@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -403,6 +404,44 @@ TEST(engine_checkpoint_then_more_writes_then_crash_replays_the_wal) {
     if (!engine) return;
     CHECK(report.replayed_records == 0);
     CHECK_MATCHES(*engine, model, kind_name(kind));
+  }
+}
+
+// After a checkpoint the index serves its f32 originals from the vectors file it wrote
+// (FloatBuffer::map_prefix): the same bytes at the same addresses, rows written later
+// copied on write, and the next checkpoint remaps onto its own file while the previous
+// one, still mapped, is removed.
+TEST(engine_checkpoint_serves_the_vectors_from_the_file_it_wrote) {
+  for (int kind : {kFlat, kAtlas}) {
+    TempDir dir("engine");
+    std::mt19937_64 rng(loci::test::test_seed() + 31 + kind);
+    Model model;
+    auto engine = open_engine(options_for(dir.path(), kind));
+    if (!engine) return;
+    add_items(engine.get(), &model, rng, 400, "a");
+    CHECK(engine->index().stats().vector_mapped_bytes == 0);
+    CHECK_OK(engine->checkpoint(false));
+    const index::IndexStats mapped = engine->index().stats();
+    CHECK_MSG(mapped.vector_mapped_bytes >= 400 * kDim * sizeof(float) / 4096 * 4096 && mapped.vector_mapped_bytes > 0,
+              kind_name(kind) + std::string(": mapped ") + std::to_string(mapped.vector_mapped_bytes));
+    CHECK_MATCHES(*engine, model, kind_name(kind) + std::string(": after the first checkpoint"));
+    // Writes into and after the mapped rows.
+    std::vector<std::pair<std::string, Item>> upserts;
+    for (int i = 0; i < 40; ++i) upserts.push_back({"a" + std::to_string(i * 9), random_item(rng)});
+    CHECK_OK(write_and_model(engine.get(), put_batch(BatchOp::upsert, upserts), &model));
+    CHECK_OK(write_and_model(engine.get(), remove_batch({"a1", "a2", "a399"}), &model));
+    add_items(engine.get(), &model, rng, 100, "b");
+    CHECK_MATCHES(*engine, model, kind_name(kind) + std::string(": writes over mapped rows"));
+    CHECK_MSG(search_mismatch(*engine, model, rng, kind).empty(), kind_name(kind));
+    CHECK_OK(engine->checkpoint(false));
+    CHECK(!std::filesystem::exists(dir.path() + "/" + gen_name("vectors", 1)));
+    CHECK(engine->index().stats().vector_mapped_bytes >= mapped.vector_mapped_bytes);
+    CHECK_MATCHES(*engine, model, kind_name(kind) + std::string(": after the second checkpoint"));
+    CHECK_MSG(search_mismatch(*engine, model, rng, kind).empty(), kind_name(kind));
+    engine.reset();
+    engine = open_engine(options_for(dir.path(), kind));
+    if (!engine) return;
+    CHECK_MATCHES(*engine, model, kind_name(kind) + std::string(": after reopen"));
   }
 }
 
