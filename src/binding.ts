@@ -32,7 +32,7 @@ export interface NativeOpenConfig extends NativeShape {
   dir?: string;
   /** Atlas: leaves each write goes into, 1 to 8 (not stored). */
   replicas: number;
-  /** Atlas: bulk-build leaf fill, 0.5 to 1 (not stored). */
+  /** Atlas: bulk-build leaf fill, 0.5 to 1, or 0 for the default (not stored). */
   buildFill: number;
   durability: number;
   syncIntervalMs: number;

@@ -321,7 +321,7 @@ export class Store {
     if (pageSize % 4096 !== 0) fail('INVALID_ARGUMENT', `pageSize must be a multiple of 4096, got ${pageSize}`);
     const fanout = options.fanout === undefined ? 0 : checkInteger(options.fanout, 'fanout', 4, 1024);
     const replicas = options.replicas === undefined ? 1 : checkInteger(options.replicas, 'replicas', 1, 8);
-    const buildFill = options.buildFill === undefined ? 0.85 : checkNumberIn(options.buildFill, 'buildFill', 0.5, 1);
+    const buildFill = options.buildFill === undefined ? 0 : checkNumberIn(options.buildFill, 'buildFill', 0.5, 1);
     const durability = checkChoice<Durability>(options.durability ?? 'sync', 'durability', DURABILITIES);
     const syncIntervalMs = options.syncIntervalMs === undefined ? 10 : checkInteger(options.syncIntervalMs, 'syncIntervalMs', 1, 3_600_000);
     const checkpointBytes = options.checkpointBytes === undefined ? 64 * 1024 * 1024 : checkInteger(options.checkpointBytes, 'checkpointBytes', 4096, Number.MAX_SAFE_INTEGER);

@@ -311,7 +311,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     options->page_size = static_cast<size_t>(clamp(number("pageSize", 0), 0, 1e9));
     options->fanout = static_cast<size_t>(clamp(number("fanout", 0), 0, 1e9));
     options->replicas = static_cast<size_t>(clamp(number("replicas", 1), 0, 1e9));  // range checked by Atlas::create
-    options->build_fill = number("buildFill", 0.85);                                 // likewise
+    options->build_fill = number("buildFill", 0);                                    // likewise; 0 = default
     const int durability = static_cast<int>(clamp(number("durability", 0), 0, 2));
     options->durability = static_cast<engine::Durability>(durability);
     options->sync_interval_ms = static_cast<uint32_t>(clamp(number("syncIntervalMs", 10), 1, 3.6e6));

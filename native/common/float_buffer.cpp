@@ -38,6 +38,30 @@ bool commit_range(void* at, size_t bytes) {
   return true;
 }
 
+// Maps `bytes` of `path` from `offset` (a multiple of the page size), private and
+// writable: updates stay in this process (copy on write) and never reach the file,
+// which belongs to a finished checkpoint. At `at` over whatever is there (MAP_FIXED),
+// or where the kernel chooses if `at` is null. The file must hold `needed` bytes from
+// `offset`: a page mapped past its end would fault (SIGBUS) when read.
+Status map_private(const std::string& path, uint64_t offset, size_t bytes, size_t needed, void* at, void** view) {
+  if (offset % page_bytes() != 0) {
+    return Status::error(StatusCode::internal, path + ": vectors must start at a page boundary to be mapped");
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
+  struct stat info;
+  if (::fstat(fd, &info) != 0 || uint64_t(info.st_size) < offset + needed) {
+    ::close(fd);
+    return Status::error(StatusCode::internal, path + ": shorter than the rows it should hold");
+  }
+  void* mapped = mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | (at ? MAP_FIXED : 0), fd, static_cast<off_t>(offset));
+  const int error = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (mapped == MAP_FAILED) return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
+  *view = mapped;
+  return Status::ok();
+}
+
 [[noreturn]] void out_of_memory(size_t bytes) {
   std::fprintf(stderr, "loci: cannot reserve %zu bytes of address space for vectors: %s\n", bytes, std::strerror(errno));
   std::abort();
@@ -121,28 +145,17 @@ void FloatBuffer::resize(size_t count) {
 
 Status FloatBuffer::map_file(const std::string& path, uint64_t offset, size_t count) {
   release();
-  if (offset % page_bytes() != 0) {
-    return Status::error(StatusCode::internal, path + ": vectors must start at a page boundary to be mapped");
-  }
   const size_t bytes = count * sizeof(float);
   if (bytes == 0) return Status::ok();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
   const size_t reservation = round_up(std::max(bytes * 2, kMinReservation), page_bytes());
   void* range = reserve_range(reservation);
-  if (!range) {
-    ::close(fd);
-    return Status::error(StatusCode::io_error, "cannot reserve address space to map " + path);
-  }
-  // Private and writable: updates stay in this process (copy on write), never reach the
-  // file, which belongs to a finished checkpoint.
+  if (!range) return Status::error(StatusCode::io_error, "cannot reserve address space to map " + path);
   const size_t mapped = round_up(bytes, page_bytes());
-  void* view = mmap(range, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(offset));
-  const int error = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (view == MAP_FAILED) {
+  void* view = nullptr;
+  Status status = map_private(path, offset, mapped, bytes, range, &view);
+  if (!status.is_ok()) {
     munmap(range, reservation);
-    return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
+    return status;
   }
   data_.store(static_cast<float*>(view), std::memory_order_release);
   reserved_ = reservation;
@@ -156,41 +169,26 @@ Status FloatBuffer::map_file(const std::string& path, uint64_t offset, size_t co
 }
 
 Status FloatBuffer::map_prefix(const std::string& path, uint64_t offset, size_t count) {
-  if (offset % page_bytes() != 0) {
-    return Status::error(StatusCode::internal, path + ": vectors must start at a page boundary to be mapped");
-  }
   if (count > size_) return Status::error(StatusCode::internal, path + ": cannot map more rows than the buffer holds");
   const size_t bytes = count * sizeof(float) / page_bytes() * page_bytes();
   // Remapped even where an older generation is mapped already: rows written since (the
   // copies the kernel made on write) go back, and the older file, unlinked by the
   // checkpoint, stops taking disk space.
   if (bytes == 0) return Status::ok();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
-  struct stat info;
-  if (::fstat(fd, &info) != 0 || uint64_t(info.st_size) < offset + bytes) {
-    ::close(fd);
-    return Status::error(StatusCode::internal, path + ": shorter than the rows it should hold");
-  }
-  // Mapped elsewhere first, so a failure to map leaves the buffer untouched...
-  void* probe = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(offset));
-  if (probe == MAP_FAILED) {
-    const int error = errno;
-    ::close(fd);
-    return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
-  }
+  // Mapped elsewhere first, so a file that cannot be mapped leaves the buffer untouched...
+  void* probe = nullptr;
+  LOCI_RETURN_IF_ERROR(map_private(path, offset, bytes, bytes, nullptr, &probe));
   munmap(probe, bytes);
   // ...and then over the rows themselves. A MAP_FIXED mapping replaces the old pages in
   // one step under the kernel's mapping lock: a reader's access either reads the old
   // page or faults and waits for the new one, both holding the same bytes.
-  void* view = mmap(base(), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(offset));
-  const int error = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (view == MAP_FAILED) {
+  void* view = nullptr;
+  Status status = map_private(path, offset, bytes, bytes, base(), &view);
+  if (!status.is_ok()) {
     // The kernel may have dropped the old pages already (only on running out of mapping
     // slots, since the same mapping just succeeded): the rows are gone, so stop here,
     // like any other failure to get memory for vectors.
-    std::fprintf(stderr, "loci: cannot map %s over the vectors it holds: %s\n", path.c_str(), std::strerror(error));
+    std::fprintf(stderr, "loci: cannot map the vectors back over themselves: %s\n", status.message().c_str());
     std::abort();
   }
   mapped_ = bytes;

@@ -66,7 +66,7 @@ bool parse_gen(const std::string& name, const char* kind, uint64_t* gen) {
 index::AtlasOptions atlas_options(const storage::Manifest& shape, const EngineOptions& policy) {
   index::AtlasOptions options;
   options.replicas = policy.replicas;
-  options.build_fill = policy.build_fill;
+  if (policy.build_fill != 0) options.build_fill = policy.build_fill;
   options.dim = shape.dim;
   options.metric = static_cast<index::Metric>(shape.metric);
   options.page_size = shape.page_size;

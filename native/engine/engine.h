@@ -47,7 +47,7 @@ struct EngineOptions {
   size_t page_size = 0;
   size_t fanout = 0;
   size_t replicas = 1;           // atlas: leaves each write goes into (a write policy, not stored)
-  double build_fill = 0.85;      // atlas: bulk-build leaf fill (a build policy, not stored)
+  double build_fill = 0;         // atlas: bulk-build leaf fill, 0 = Atlas's default (a build policy, not stored)
   Durability durability = Durability::sync;
   uint32_t sync_interval_ms = 10;
   uint64_t checkpoint_bytes = 64ull << 20;

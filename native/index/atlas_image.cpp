@@ -46,9 +46,7 @@ Status Atlas::map_saved_vectors(const std::string& path, uint64_t offset) {
   sync::MutexLock lock(write_mutex_);
   // save() wrote one row per slot, and writes have been held off since.
   Status status = vectors_.map_prefix(path, offset, ids_.size() * options_.dim);
-  IndexStats stats = compute_stats();
-  sync::MutexLock stats_lock(stats_mutex_);
-  stats_ = stats;
+  finish_write();  // the stats snapshot now counts the mapped bytes
   return status;
 }
 
