@@ -85,7 +85,7 @@ run_tests() {
   # The engine suite (WAL, recovery, faults) holds no ISA-specific code of its own and
   # takes two minutes per CPU under emulation: it runs once, on the first CPU; every
   # suite that calls the kernels directly runs on all three.
-  if [[ ${3:-} == skip-engine ]]; then exclude=(-E '^test_engine$'); fi
+  if [[ ${3:-} == skip-engine ]]; then exclude=(-E '^test_engine'); fi
   phase "ctest under qemu-aarch64, QEMU_CPU=$cpu (expect $expected)"
   selected=$(QEMU_CPU=$cpu qemu-aarch64 -L "$target_prefix" "$probe") || selected="(probe failed)"
   echo "dispatch selected: $selected"
