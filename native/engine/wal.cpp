@@ -155,6 +155,17 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
       return Status::error(StatusCode::corrupt, storage::join_path(directory, wal_file_name(seqs[f - 1] + 1)) +
                                                     " at offset 0: a WAL file is missing from the sequence");
     }
+    if (!read_only) {
+      // The records below are synced once they are replayed (the end of this loop).
+      // After a crash of the process, not of the machine, the page cache may still hold
+      // many of them unwritten (durability 'none' or 'interval'): start writing them now,
+      // so the disk works while the records are checked and applied.
+      std::unique_ptr<storage::WritableFile> file;
+      if (env->new_writable(path, false, &file).is_ok()) {
+        file->start_writeback();
+        file->close();
+      }
+    }
     std::unique_ptr<storage::MappedFile> map;
     LOCI_RETURN_IF_ERROR(env->map(path, &map));
     const uint8_t* data = map->data();

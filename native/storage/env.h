@@ -28,6 +28,10 @@ class WritableFile {
   virtual Status append(const void* data, size_t size) = 0;
   /// fdatasync: everything appended is durable when this returns ok.
   virtual Status sync() = 0;
+  /// Starts writing the file's dirty pages to the disk and returns without waiting
+  /// (Linux sync_file_range), so a later sync() has less left to wait for. Only a hint:
+  /// it promises nothing about durability, and where there is no such call it does nothing.
+  virtual void start_writeback() {}
   virtual Status close() = 0;
   /// Bytes in the file: its size when opened plus everything appended since.
   virtual uint64_t size() const = 0;

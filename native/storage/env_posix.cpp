@@ -84,6 +84,13 @@ class PosixWritableFile final : public WritableFile {
     return Status::ok();
   }
 
+  void start_writeback() override {
+#if defined(__linux__)
+    // Errors are left to sync(), which reports them (and remembers them).
+    if (fd_ >= 0) ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+  }
+
   Status close() override {
     if (fd_ < 0) return Status::ok();
     // close() is not retried on EINTR: on Linux the descriptor is already released, and

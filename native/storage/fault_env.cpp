@@ -54,6 +54,7 @@ class FaultWritableFile final : public WritableFile {
     return Status::ok();
   }
 
+  void start_writeback() override { base_->start_writeback(); }
   Status close() override { return base_->close(); }
   uint64_t size() const override { return base_->size(); }
   const std::string& path() const override { return base_->path(); }
