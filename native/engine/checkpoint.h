@@ -84,6 +84,7 @@ class CheckpointReader final : public index::ImageReader {
   Status corrupt(const std::string& path, uint64_t offset, const std::string& why) const;
   Status check_leaf(size_t index, uint8_t* bytes, uint32_t capacity) const;
   Status read_records();
+  void reserve_records(const uint8_t* data, size_t size);
 
   storage::Env* env_ = nullptr;
   CheckpointShape shape_;

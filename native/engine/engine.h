@@ -19,10 +19,10 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "common/id_map.h"
 #include "engine/checkpoint.h"
 #include "engine/replay_pipeline.h"
 #include "engine/wal.h"
@@ -190,7 +190,7 @@ class Engine {
 
   // Item table. Invariant: one entry per live item of the index.
   mutable sync::SharedMutex items_mutex_ ACQUIRED_AFTER(commit_mutex_);
-  std::unordered_map<std::string, ItemRecord> items_ GUARDED_BY(items_mutex_);
+  IdMap<ItemRecord> items_ GUARDED_BY(items_mutex_);
   uint64_t arena_live_bytes_ GUARDED_BY(items_mutex_) = 0;
 
   // Write queue (group commit).

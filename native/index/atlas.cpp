@@ -223,7 +223,7 @@ IndexStats Atlas::compute_stats() const {
   bytes += norms_.bytes() + versions_.bytes() + alive_.bytes() + entry_refs_.capacity() * 4 + ids_.bytes() + id_heap_bytes_;
   {
     sync::ReaderLock map_lock(map_mutex_);
-    bytes += slot_of_.size() * (sizeof(std::string) + 4 + 16) + slot_of_.bucket_count() * sizeof(void*);
+    bytes += slot_of_.memory_bytes();
   }
   stats.index_bytes = bytes;
   size_t depth = 0;

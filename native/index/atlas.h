@@ -37,9 +37,9 @@
 #include <deque>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "common/id_map.h"
 #include "index/leaf_page.h"
 #include "index/vector_index.h"
 #include "sync/stable_array.h"
@@ -211,7 +211,7 @@ class Atlas final : public VectorIndex {
   sync::StableArray<std::atomic<uint32_t>> versions_;
   sync::StableArray<std::atomic<uint8_t>> alive_;
   FloatBuffer vectors_;  // slots x dim; mapped from the checkpoint after a reopen
-  std::unordered_map<std::string, uint32_t> slot_of_ GUARDED_BY(map_mutex_);
+  IdMap<uint32_t> slot_of_ GUARDED_BY(map_mutex_);
   std::vector<uint32_t> entry_refs_ GUARDED_BY(write_mutex_);
   // Live entries an item may have: options_.replicas, or more where a store reopened
   // with fewer replicas holds older copies (raised by load).

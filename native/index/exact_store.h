@@ -21,9 +21,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "common/id_map.h"
 #include "common/status.h"
 #include "index/metric.h"
 #include "index/vector_index.h"
@@ -108,7 +108,7 @@ class ExactStore final : public VectorIndex {
   mutable sync::Mutex write_mutex_;  // serialises writers, save and stats
   // slot_of_ between writers and get()/contains(); searches do not use it.
   mutable sync::SharedMutex map_mutex_ ACQUIRED_AFTER(write_mutex_);
-  std::unordered_map<std::string, uint32_t> slot_of_ GUARDED_BY(map_mutex_);  // live id -> row of the current table
+  IdMap<uint32_t> slot_of_ GUARDED_BY(map_mutex_);  // live id -> row of the current table
   std::atomic<Table*> table_{nullptr};
   std::atomic<size_t> live_{0};
   // stats() returns the snapshot the last write left, so it never waits for a write.

@@ -83,7 +83,7 @@ Status check_batch(const std::vector<std::string>& ids, const float* vectors, si
   return Status::ok();
 }
 
-Status check_new_ids(const std::vector<std::string>& ids, const std::unordered_map<std::string, uint32_t>& existing) {
+Status check_new_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing) {
   std::unordered_set<std::string_view> batch;  // views of `ids`: no copies
   if (ids.size() > 1) batch.reserve(ids.size());
   for (const std::string& id : ids) {
@@ -97,7 +97,7 @@ Status check_new_ids(const std::vector<std::string>& ids, const std::unordered_m
   return Status::ok();
 }
 
-Status check_known_ids(const std::vector<std::string>& ids, const std::unordered_map<std::string, uint32_t>& existing) {
+Status check_known_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing) {
   for (const std::string& id : ids) {
     if (!existing.count(id)) {
       return Status::error(StatusCode::not_found,

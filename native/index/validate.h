@@ -4,9 +4,9 @@
 
 #include <cstddef>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "common/id_map.h"
 #include "common/status.h"
 #include "index/vector_index.h"
 
@@ -25,10 +25,10 @@ bool is_finite_vector(const float* vector, size_t dim);
 Status check_batch(const std::vector<std::string>& ids, const float* vectors, size_t count, size_t dim);
 
 /// For an insert: no id may exist already or repeat within the batch.
-Status check_new_ids(const std::vector<std::string>& ids, const std::unordered_map<std::string, uint32_t>& existing);
+Status check_new_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing);
 
 /// For a delete: every id must exist (nothing is deleted otherwise).
-Status check_known_ids(const std::vector<std::string>& ids, const std::unordered_map<std::string, uint32_t>& existing);
+Status check_known_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing);
 
 /// The NOT_FOUND error of get().
 Status unknown_id(const std::string& id);
