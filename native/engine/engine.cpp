@@ -204,8 +204,10 @@ Status Engine::apply(WriteBatch& batch, const std::vector<storage::BlobRef>& ref
   if (batch.op == BatchOp::remove) {
     LOCI_RETURN_IF_ERROR(index_->remove(batch.ids));
   } else {
-    LOCI_RETURN_IF_ERROR(index_->add(batch.ids, batch.vector_data(), batch.size(),
-                                     batch.op == BatchOp::upsert ? index::WriteMode::upsert : index::WriteMode::insert));
+    // Validated already: by commit_group before its WAL record was written, or, replayed,
+    // by the record's decoding (wal.cpp) and the replay group's distinct ids.
+    LOCI_RETURN_IF_ERROR(index_->add_validated(batch.ids, batch.vector_data(), batch.size(),
+                                               batch.op == BatchOp::upsert ? index::WriteMode::upsert : index::WriteMode::insert));
   }
   if (batch.op != BatchOp::remove) grow_item_table(batch.size());
   sync::WriterLock lock(items_mutex_);

@@ -85,7 +85,9 @@ bool WriteBatch::decode(const uint8_t* payload, size_t size, size_t dim, uint64_
       return false;
     }
     std::memcpy(&vectors[i * dim], raw, dim * sizeof(float));
-    if (!index::is_finite_vector(&vectors[i * dim], dim)) return false;
+    // The write path's own check (finite, squared length within float32): replay hands
+    // the batch to the index as validated.
+    if (!index::check_vector(&vectors[i * dim], dim, "vector", i).is_ok()) return false;
   }
   return in.ok() && in.remaining() == 0;
 }

@@ -118,18 +118,28 @@ float Atlas::estimate(float dot, float query_norm, float row_norm) const {
 // ---- public writes --------------------------------------------------------------------
 
 Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
-  const size_t dim = options_.dim;
-  LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
+  LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, options_.dim));
   sync::MutexLock lock(write_mutex_);
+  if (mode == WriteMode::insert) {
+    sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
+    LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
+  }
+  return add_locked(ids, vectors, count, mode);
+}
+
+Status Atlas::add_validated(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
+  sync::MutexLock lock(write_mutex_);
+  return add_locked(ids, vectors, count, mode);
+}
+
+Status Atlas::add_locked(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
+  const size_t dim = options_.dim;
   // A batch at least as large as the store: rebuild rather than insert one by one, so a
   // store filled in batches of any size gets the bulk build's balanced tree.
   const bool bulk = count >= std::max<size_t>(live_count_, 2 * layout_.capacity);
   std::vector<uint32_t> written;
   written.reserve(count);
-  if (mode == WriteMode::insert) {
-    sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
-    LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
-  }
+  Status status = Status::ok();
   sync::grow_map_outside_lock(slot_of_, map_mutex_, count);  // no rehash under the item locks below
   for (size_t i = 0; i < count; ++i) {
     // The slot is complete before the map names it: get() may look it up at once.
@@ -138,15 +148,22 @@ Status Atlas::add(const std::vector<std::string>& ids, const float* vectors, siz
     {
       // Per item: get() and contains() (on the JS thread) wait for one map update at most.
       sync::WriterLock map_lock(map_mutex_);
+      auto [entry, inserted] = slot_of_.try_emplace(ids[i], slot);  // one hash lookup per item
+      if (!inserted && mode == WriteMode::insert) {  // only unchecked by add_validated's caller
+        kill_slot(slot);  // never named by the map: recycled like a deleted item's
+        status = id_exists(ids[i]);
+        break;
+      }
       // An upsert takes a fresh slot: searches may be reading the old one's vector.
-      auto found = slot_of_.find(ids[i]);
-      if (found != slot_of_.end()) kill_slot(found->second);
-      slot_of_[ids[i]] = slot;
+      if (!inserted) {
+        kill_slot(entry->second);
+        entry->second = slot;
+      }
     }
     written.push_back(slot);
   }
-  Status status = Status::ok();
-  if (bulk) {
+  // What was written is indexed even after an error, so the tree and the map agree.
+  if (bulk && status.is_ok()) {
     status = rebuild_locked();
   } else {
     for (uint32_t slot : written) {

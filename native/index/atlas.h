@@ -73,6 +73,8 @@ class Atlas final : public VectorIndex {
   ~Atlas() override;
 
   Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) override;
+  Status add_validated(const std::vector<std::string>& ids, const float* vectors, size_t count,
+                       WriteMode mode) override;
   Status remove(const std::vector<std::string>& ids) override;
   Status get(const std::string& id, float* out) const override;
   bool contains(const std::string& id) const override;
@@ -151,6 +153,9 @@ class Atlas final : public VectorIndex {
   explicit Atlas(const AtlasOptions& options, const LeafLayout& layout);
 
   // Item table.
+  // add() and add_validated() after their checks.
+  Status add_locked(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode)
+      REQUIRES(write_mutex_) EXCLUDES(map_mutex_);
   uint32_t allocate_slot(const std::string& id) REQUIRES(write_mutex_);  // the caller maps the id to it
   void store_vector(uint32_t slot, const float* vector) REQUIRES(write_mutex_);
   void kill_slot(uint32_t slot) REQUIRES(write_mutex_);  // the item is deleted or has moved to a new slot

@@ -172,13 +172,24 @@ void ExactStore::maybe_compact() {
 
 Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors, size_t count,
                        WriteMode mode) {
-  const size_t dim = options_.dim;
-  LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, dim));
+  LOCI_RETURN_IF_ERROR(check_batch(ids, vectors, count, options_.dim));
   sync::MutexLock lock(write_mutex_);
   if (mode == WriteMode::insert) {
     sync::ReaderLock map_lock(map_mutex_);  // only writers change the map, and this is one
     LOCI_RETURN_IF_ERROR(check_new_ids(ids, slot_of_));
   }
+  return add_locked(ids, vectors, count, mode);
+}
+
+Status ExactStore::add_validated(const std::vector<std::string>& ids, const float* vectors, size_t count,
+                                 WriteMode mode) {
+  sync::MutexLock lock(write_mutex_);
+  return add_locked(ids, vectors, count, mode);
+}
+
+Status ExactStore::add_locked(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) {
+  const size_t dim = options_.dim;
+  Status status = Status::ok();
   sync::grow_map_outside_lock(slot_of_, map_mutex_, count);  // no rehash under the item locks below
   for (size_t i = 0; i < count; ++i) {
     // Per item: get() and contains() (on the JS thread) wait for one row at most.
@@ -186,11 +197,17 @@ Status ExactStore::add(const std::vector<std::string>& ids, const float* vectors
     // An upsert appends the new vector and retires the old row: searches may be
     // reading it. Later duplicates in a batch win.
     auto [entry, inserted] = slot_of_.try_emplace(ids[i], 0u);  // one hash lookup per item
-    if (!inserted) kill_row(entry->second);
+    if (!inserted) {
+      if (mode == WriteMode::insert) {  // only unchecked by add_validated's caller
+        status = id_exists(ids[i]);
+        break;
+      }
+      kill_row(entry->second);
+    }
     entry->second = append_row(ids[i], vectors + i * dim);
   }
   maybe_compact();
-  return Status::ok();
+  return status;
 }
 
 Status ExactStore::remove(const std::vector<std::string>& ids) {

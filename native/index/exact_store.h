@@ -49,6 +49,8 @@ class ExactStore final : public VectorIndex {
   /// Adds `count` vectors (row-major, count * dim floats). All or nothing: if any id or
   /// vector is invalid (or, for insert, already present), nothing is written.
   Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) override;
+  Status add_validated(const std::vector<std::string>& ids, const float* vectors, size_t count,
+                       WriteMode mode) override;
 
   /// Removes the ids. All or nothing: if any id is unknown, nothing is removed.
   Status remove(const std::vector<std::string>& ids) override;
@@ -92,6 +94,9 @@ class ExactStore final : public VectorIndex {
   void grow(Table* table, size_t count) const;      // room for `count` rows (writer)
   void derive_row(Table* table, size_t row) const;  // norm and codes from the row's vector
   // Appends and publishes a row; returns it (the caller points the id's map entry at it).
+  // add() and add_validated() after their checks.
+  Status add_locked(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode)
+      REQUIRES(write_mutex_) EXCLUDES(map_mutex_);
   uint32_t append_row(const std::string& id, const float* vector) REQUIRES(write_mutex_, map_mutex_);
   void kill_row(size_t row) REQUIRES(write_mutex_);
   Status load_image(ImageReader* reader) EXCLUDES(write_mutex_, map_mutex_);

@@ -37,8 +37,6 @@ std::string vector_name(const char* what, size_t index) {
 
 }  // namespace
 
-bool is_finite_vector(const float* vector, size_t dim) { return max_magnitude_bits(vector, dim) < kInfinityBits; }
-
 Status check_vector(const float* vector, size_t dim, const char* what, size_t index) {
   const int32_t max_bits = max_magnitude_bits(vector, dim);
   if (max_bits >= kInfinityBits) {
@@ -95,6 +93,10 @@ Status check_new_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>&
     }
   }
   return Status::ok();
+}
+
+Status id_exists(const std::string& id) {
+  return Status::error(StatusCode::already_exists, "id '" + id + "' already exists: use upsert() to replace a vector");
 }
 
 Status check_known_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing) {

@@ -17,15 +17,14 @@ namespace loci::index {
 /// distance can be NaN. `index` SIZE_MAX means "the query" (no number in the message).
 Status check_vector(const float* vector, size_t dim, const char* what, size_t index);
 
-/// True if every component is finite (no NaN, no infinity): the cheap half of
-/// check_vector (one vectorised pass), for decoding stored vectors.
-bool is_finite_vector(const float* vector, size_t dim);
-
 /// Every id non-empty and at most kMaxIdBytes; every vector valid (check_vector).
 Status check_batch(const std::vector<std::string>& ids, const float* vectors, size_t count, size_t dim);
 
 /// For an insert: no id may exist already or repeat within the batch.
 Status check_new_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing);
+
+/// The ALREADY_EXISTS error of an insert that names a stored id.
+Status id_exists(const std::string& id);
 
 /// For a delete: every id must exist (nothing is deleted otherwise).
 Status check_known_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing);

@@ -49,6 +49,14 @@ class VectorIndex {
   virtual ~VectorIndex() = default;
   /// Adds `count` vectors (row-major). All or nothing.
   virtual Status add(const std::vector<std::string>& ids, const float* vectors, size_t count, WriteMode mode) = 0;
+  /// add() for a caller that has validated the batch itself (check_batch, and for an
+  /// insert that no id is stored or repeated): the same writes without a second pass
+  /// over the vectors and the id table. The engine validates each batch before its WAL
+  /// record is written, so replay and the write path both use this. Not all or nothing:
+  /// an insert that meets a stored id anyway stops there with ALREADY_EXISTS, the items
+  /// before it added (a replay that fails discards the whole store in memory).
+  virtual Status add_validated(const std::vector<std::string>& ids, const float* vectors, size_t count,
+                               WriteMode mode) = 0;
   /// Removes the ids. All or nothing: an unknown id removes nothing.
   virtual Status remove(const std::vector<std::string>& ids) = 0;
   virtual Status get(const std::string& id, float* out) const = 0;

@@ -167,6 +167,42 @@ TEST(atlas_bulk_build_recall_on_clustered_data) {
   CHECK_MSG(fill >= 0.55, "leaves " + std::to_string(100 * fill) + "% full");
 }
 
+TEST(atlas_add_validated_refuses_a_stored_id_and_keeps_the_tree_whole) {
+  std::mt19937_64 rng(loci::test::test_seed() + 7);
+  const size_t dim = 16;
+  auto atlas = make_atlas(dim, Metric::l2);
+  auto data = clustered(rng, 600, dim, 6, 3);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < 600; ++i) ids.push_back("v" + std::to_string(i));
+  std::vector<std::string> first(ids.begin(), ids.begin() + 400);
+  CHECK(atlas->add_validated(first, data.data(), 400, WriteMode::insert).is_ok());
+  // 100 new ids, then a stored one, then more new ones: the 100 are added and indexed.
+  std::vector<std::string> mixed(ids.begin() + 400, ids.begin() + 500);
+  mixed.push_back("v7");
+  mixed.insert(mixed.end(), ids.begin() + 500, ids.end());
+  Status s = atlas->add_validated(mixed, data.data() + 400 * dim, mixed.size(), WriteMode::insert);
+  CHECK(s.code() == StatusCode::already_exists);
+  CHECK(atlas->size() == 500 && atlas->contains("v499") && !atlas->contains("v500"));
+  Status inv = atlas->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  std::vector<float> out(dim);
+  CHECK(atlas->get("v7", out.data()).is_ok() && out[0] == data[7 * dim]);
+  // The refused item's slot is recycled: the rest go in, and every item is found by
+  // an exhaustive search.
+  std::vector<std::string> rest(ids.begin() + 500, ids.end());
+  CHECK(atlas->add_validated(rest, data.data() + 500 * dim, 100, WriteMode::insert).is_ok());
+  inv = atlas->check_invariants();
+  CHECK_MSG(inv.is_ok(), inv.message());
+  SearchParams params;
+  params.k = 1;
+  params.effort = 1;
+  for (size_t i = 0; i < 600; i += 37) {
+    std::vector<SearchHit> hits;
+    CHECK(atlas->search(data.data() + i * dim, params, &hits).is_ok());
+    CHECK_MSG(!hits.empty() && hits[0].distance == 0, ids[i]);
+  }
+}
+
 TEST(atlas_batches_rebuild_and_deletes_free_slots) {
   std::mt19937_64 rng(loci::test::test_seed() + 2);
   const size_t dim = 16;

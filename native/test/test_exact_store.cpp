@@ -175,6 +175,26 @@ TEST(batches_are_all_or_nothing) {
   CHECK(store->size() == 2);
 }
 
+TEST(add_validated_skips_the_checks_but_still_refuses_a_stored_id) {
+  auto store = make_store(4, Metric::l2, Quantization::none);
+  std::vector<float> three = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  CHECK(store->add_validated({"a", "b"}, three.data(), 2, WriteMode::insert).is_ok());
+  // An insert meeting a stored id stops there: the items before it stay added.
+  Status s = store->add_validated({"c", "a", "d"}, three.data(), 3, WriteMode::insert);
+  CHECK(s.code() == StatusCode::already_exists);
+  CHECK(store->contains("c") && !store->contains("d") && store->size() == 3);
+  std::vector<float> out(4);
+  CHECK(store->get("a", out.data()).is_ok() && out[0] == 1);  // untouched
+  // An upsert replaces, as add() does.
+  CHECK(store->add_validated({"a"}, three.data() + 8, 1, WriteMode::upsert).is_ok());
+  CHECK(store->get("a", out.data()).is_ok() && out[0] == 9 && store->size() == 3);
+  std::vector<SearchHit> hits;
+  SearchParams params;
+  params.k = 3;
+  CHECK(store->search(three.data() + 8, params, &hits).is_ok());
+  CHECK(hits.size() == 3 && hits[0].id == "a" && hits[0].distance == 0);
+}
+
 TEST(bad_arguments_are_errors_not_crashes) {
   std::unique_ptr<ExactStore> store;
   CHECK(ExactStore::create({0, Metric::l2, Quantization::none}, &store).code() == StatusCode::invalid_argument);
