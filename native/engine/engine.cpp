@@ -118,16 +118,12 @@ Status Engine::commit_group(std::vector<std::shared_ptr<PendingWrite>>& group) {
     std::unordered_set<std::string> seen;
     for (const std::string& id : batch.ids) {
       const bool repeated = !seen.insert(id).second;
-      // The messages match the indexes' own checks (index/validate.cpp).
       if (batch.op == BatchOp::add && (repeated || exists(id))) {
-        check = Status::error(StatusCode::already_exists, "id '" + id + "' already exists" +
-                                                              (repeated ? " (it appears twice in this batch)" : "") +
-                                                              ": use upsert() to replace a vector");
+        check = index::id_exists(id, repeated);
         break;
       }
       if (batch.op == BatchOp::remove && !repeated && !exists(id)) {
-        check = Status::error(StatusCode::not_found,
-                              "id '" + id + "' is not in the store: nothing was deleted (check with has())");
+        check = index::delete_of_unknown_id(id);
         break;
       }
     }

@@ -151,7 +151,7 @@ Status Atlas::add_locked(const std::vector<std::string>& ids, const float* vecto
       auto [entry, inserted] = slot_of_.try_emplace(ids[i], slot);  // one hash lookup per item
       if (!inserted && mode == WriteMode::insert) {  // only unchecked by add_validated's caller
         kill_slot(slot);  // never named by the map: recycled like a deleted item's
-        status = id_exists(ids[i]);
+        status = id_exists(ids[i], false);
         break;
       }
       // An upsert takes a fresh slot: searches may be reading the old one's vector.

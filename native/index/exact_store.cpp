@@ -199,7 +199,7 @@ Status ExactStore::add_locked(const std::vector<std::string>& ids, const float* 
     auto [entry, inserted] = slot_of_.try_emplace(ids[i], 0u);  // one hash lookup per item
     if (!inserted) {
       if (mode == WriteMode::insert) {  // only unchecked by add_validated's caller
-        status = id_exists(ids[i]);
+        status = id_exists(ids[i], false);
         break;
       }
       kill_row(entry->second);

@@ -81,30 +81,29 @@ Status check_batch(const std::vector<std::string>& ids, const float* vectors, si
   return Status::ok();
 }
 
+Status id_exists(const std::string& id, bool repeated_in_batch) {
+  return Status::error(StatusCode::already_exists, "id '" + id + "' already exists" +
+                                                       (repeated_in_batch ? " (it appears twice in this batch)" : "") +
+                                                       ": use upsert() to replace a vector");
+}
+
 Status check_new_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing) {
   std::unordered_set<std::string_view> batch;  // views of `ids`: no copies
   if (ids.size() > 1) batch.reserve(ids.size());
   for (const std::string& id : ids) {
     const bool stored = existing.count(id) != 0;
-    if (stored || (ids.size() > 1 && !batch.insert(id).second)) {
-      return Status::error(StatusCode::already_exists, "id '" + id + "' already exists" +
-                                                           (stored ? "" : " (it appears twice in this batch)") +
-                                                           ": use upsert() to replace a vector");
-    }
+    if (stored || (ids.size() > 1 && !batch.insert(id).second)) return id_exists(id, !stored);
   }
   return Status::ok();
 }
 
-Status id_exists(const std::string& id) {
-  return Status::error(StatusCode::already_exists, "id '" + id + "' already exists: use upsert() to replace a vector");
+Status delete_of_unknown_id(const std::string& id) {
+  return Status::error(StatusCode::not_found, "id '" + id + "' is not in the store: nothing was deleted (check with has())");
 }
 
 Status check_known_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing) {
   for (const std::string& id : ids) {
-    if (!existing.count(id)) {
-      return Status::error(StatusCode::not_found,
-                           "id '" + id + "' is not in the store: nothing was deleted (check with has())");
-    }
+    if (!existing.count(id)) return delete_of_unknown_id(id);
   }
   return Status::ok();
 }

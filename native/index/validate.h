@@ -23,8 +23,11 @@ Status check_batch(const std::vector<std::string>& ids, const float* vectors, si
 /// For an insert: no id may exist already or repeat within the batch.
 Status check_new_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing);
 
-/// The ALREADY_EXISTS error of an insert that names a stored id.
-Status id_exists(const std::string& id);
+/// The ALREADY_EXISTS error of an insert that names a stored id, or one it repeats.
+Status id_exists(const std::string& id, bool repeated_in_batch);
+
+/// The NOT_FOUND error of a delete that names an id the store does not hold.
+Status delete_of_unknown_id(const std::string& id);
 
 /// For a delete: every id must exist (nothing is deleted otherwise).
 Status check_known_ids(const std::vector<std::string>& ids, const IdMap<uint32_t>& existing);
