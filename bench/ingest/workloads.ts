@@ -7,7 +7,7 @@ import * as os from 'node:os';
 
 import { Store, type Durability, type IndexKind, type Item, type StoreOptions } from '../../src/index';
 import { buildItems, DIM, idOf, readRows, textOf } from './data';
-import type { FsyncBaseline, LatencySummary, OpenPhase, RecoverPhase, WritePhase } from './report';
+import type { FirstTouch, FsyncBaseline, LatencySummary, OpenPhase, RecoverPhase, WritePhase } from './report';
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -53,6 +53,24 @@ export function fsyncBaseline(dir: string, count: number, warmup: number, bytes:
     fs.rmSync(file, { force: true });
   }
   return { writes: count, bytesPerWrite: bytes, latency: summarize(latencies), loadAverage: loadAverage() };
+}
+
+/**
+ * The floor under a replay that copies rows into memory: writes `bytes` of memory this
+ * process has never touched (each page faulted in and zeroed by the kernel), then the
+ * same bytes again. On a virtual machine the first touch also costs the host whatever it
+ * takes to back guest memory (memory the guest freed may have been handed back), so it
+ * varies with the host's state: run next to the replays it explains.
+ */
+export function firstTouchBaseline(bytes: number): FirstTouch {
+  const memory = Buffer.allocUnsafeSlow(bytes);  // a fresh mapping: no page touched yet
+  let started = performance.now();
+  memory.fill(1);
+  const firstMs = performance.now() - started;
+  started = performance.now();
+  memory.fill(2);
+  const againMs = performance.now() - started;
+  return { bytes, firstMs, firstGBps: bytes / firstMs / 1e6, againMs, againGBps: bytes / againMs / 1e6, loadAverage: loadAverage() };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -287,6 +305,15 @@ export async function reopenPhase(spec: OpenSpec): Promise<OpenPhase> {
   const started = performance.now();
   await store.close();
   phase.closeMs = performance.now() - started;
+  return phase;
+}
+
+/**
+ * The crash reopen alone: replays the WAL and leaves the store open for the parent's
+ * SIGKILL, so the WAL is still there for the next replay (nothing is checkpointed).
+ */
+export async function replayPhase(spec: OpenSpec): Promise<OpenPhase> {
+  const { phase } = await timedOpen(spec);
   return phase;
 }
 
