@@ -287,4 +287,33 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
   return Status::ok();
 }
 
+Status remove_empty_wal_files(storage::Env* env, const std::string& dir, uint64_t first_seq, uint64_t* newest) {
+  *newest = first_seq;
+  const std::string directory = wal_dir(dir);
+  if (!env->exists(directory)) return Status::ok();
+  std::vector<std::string> names;
+  LOCI_RETURN_IF_ERROR(env->list_dir(directory, &names));
+  std::vector<uint64_t> seqs;
+  for (const std::string& name : names) {
+    uint64_t seq;
+    if (parse_wal_name(name, &seq) && seq >= first_seq) seqs.push_back(seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  bool removed = false;
+  while (!seqs.empty() && seqs.back() > first_seq) {
+    const std::string path = storage::join_path(directory, wal_file_name(seqs.back()));
+    uint64_t size = 0;
+    LOCI_RETURN_IF_ERROR(env->file_size(path, &size));
+    if (size != storage::kFileHeaderBytes) break;
+    LOCI_RETURN_IF_ERROR(env->remove_file(path));
+    removed = true;
+    seqs.pop_back();
+  }
+  if (!seqs.empty()) *newest = seqs.back();
+  // Durable before a file with a reused number is created: a power loss must not keep
+  // the new file and lose a removal, leaving a hole in the sequence.
+  if (removed) LOCI_RETURN_IF_ERROR(env->sync_dir(directory));
+  return Status::ok();
+}
+
 }  // namespace loci::engine

@@ -79,4 +79,13 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
                   const std::function<Status(WriteBatch&, uint64_t lsn, const RecordPosition& position)>& apply,
                   ReplayResult* result);
 
+/// Removes the WAL files after `first_seq` that hold no record (just the header), the
+/// newest first, stopping at the first that holds one, so the sequence stays whole even
+/// if this is interrupted; the directory is synced before returning if any went. Each
+/// open starts a new WAL file and a close with nothing to checkpoint leaves it empty:
+/// without this they pile up, and every open replays (and syncs) each of them.
+/// `*newest` is the highest sequence number left (`first_seq` if none is above it), the
+/// one the next WAL file must follow.
+Status remove_empty_wal_files(storage::Env* env, const std::string& dir, uint64_t first_seq, uint64_t* newest);
+
 }  // namespace loci::engine

@@ -162,6 +162,60 @@ TEST(engine_checkpoint_then_more_writes_then_crash_replays_the_wal) {
   }
 }
 
+namespace {
+
+size_t wal_files(const std::string& dir) {
+  size_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/wal")) count += entry.path().extension() == ".log";
+  return count;
+}
+
+}  // namespace
+
+// Each open starts a new WAL file; one left empty (nothing written, or a crash right
+// after the open) is removed by the next open instead of piling up to be replayed and
+// synced by every open after it. A file holding records is never removed.
+TEST(engine_reopens_without_writes_leave_no_pile_of_empty_wal_files) {
+  TempDir dir("engine");
+  FaultInjectionEnv env(Env::posix());
+  std::mt19937_64 rng(loci::test::test_seed());
+  Model model;
+  auto engine = open_engine(options_for(dir.path(), kFlat, &env));
+  if (!engine) return;
+  add_items(engine.get(), &model, rng, 100, "a");
+  CHECK_OK(engine->close());
+  engine.reset();
+  for (int i = 0; i < 8; ++i) {
+    engine = open_engine(options_for(dir.path(), kFlat, &env));
+    if (!engine) return;
+    CHECK_OK(engine->close());
+    engine.reset();
+  }
+  CHECK_MSG(wal_files(dir.path()) <= 2, std::to_string(wal_files(dir.path())) + " WAL files after 8 empty open/close cycles");
+  // Records in the WAL, then crashes right after opens: the file with the records stays
+  // (and is replayed every time), the empty ones above it go.
+  engine = open_engine(options_for(dir.path(), kFlat, &env));
+  if (!engine) return;
+  add_items(engine.get(), &model, rng, 30, "b", 10);
+  crash(&engine, &env);
+  for (int i = 0; i < 4; ++i) {
+    OpenReport report;
+    engine = open_engine(options_for(dir.path(), kFlat, &env), &report);
+    if (!engine) return;
+    CHECK_MSG(report.replayed_records == 3, "crash " + std::to_string(i) + ": replayed " + std::to_string(report.replayed_records));
+    CHECK_MATCHES(*engine, model, "after crash " + std::to_string(i));
+    crash(&engine, &env);
+  }
+  CHECK_MSG(wal_files(dir.path()) <= 3, std::to_string(wal_files(dir.path())) + " WAL files after 4 crashes after opens");
+  engine = open_engine(options_for(dir.path(), kFlat, &env));
+  if (!engine) return;
+  CHECK_MATCHES(*engine, model, "after the last crash");
+  CHECK_OK(engine->close());
+  engine.reset();
+  std::string verify_report;
+  CHECK_OK(Engine::verify(dir.path(), &verify_report));
+}
+
 // After a checkpoint the index serves its f32 originals from the vectors file it wrote
 // (FloatBuffer::map_prefix): the same bytes at the same addresses, rows written later
 // copied on write, and the next checkpoint remaps onto its own file while the previous
