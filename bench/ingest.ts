@@ -16,6 +16,9 @@
 //               and reopen after a crash with the last 200,000 single-item writes in the
 //               WAL (3 times on the same WAL, each followed by a fresh-memory first-touch
 //               baseline of the replayed rows' bytes); the targets take the medians
+//   rounds      (all cases only) 5 rounds (3 with --quick) of none, interval and sync
+//               writes of batches of 1000: the interval and sync targets take the median
+//               of the per-round ratios, since one case swings with its checkpoints
 //   fsync       append 4 KB + fdatasync on the same disk, the floor under a sync write
 //
 // Every phase runs in a child process of its own (this script, forked with --child),
@@ -40,7 +43,7 @@ import type { Durability, IndexKind } from '../src/index';
 import { log } from './data/cache';
 import { childMain, inChild as runChild } from './lib/child';
 import { DIM, ensureVectorFile, generateRows } from './ingest/data';
-import { caseLabel, caseLine, evaluateTargets, markdown, medianBy, type CaseResult, type FirstTouch, type IngestReport, type MillionResult, type OpenPhase, type RecoverPhase, type WritePhase } from './ingest/report';
+import { caseLabel, caseLine, evaluateTargets, markdown, medianBy, type CaseResult, type FirstTouch, type IngestReport, type MillionResult, type OpenPhase, type RatioRound, type RecoverPhase, type WritePhase } from './ingest/report';
 import { firstTouchBaseline, fsyncBaseline, recoverPhase, reopenPhase, replayPhase, writePhase, type OpenSpec, type WriteSpec } from './ingest/workloads';
 import { describeEnvironment, environment, lociBuild, UsageError, runMain, publishReport } from './lib/report';
 
@@ -225,6 +228,30 @@ async function runCase(plan: CasePlan, options: Options, vectorFile: string, tem
   return result;
 }
 
+/** Rounds of none, interval and sync writes of batches of 1000, each phase a process of its own. */
+async function runRatioRounds(options: Options, vectorFile: string, tempDir: string): Promise<RatioRound[]> {
+  const rounds: RatioRound[] = [];
+  const count = options.quick ? 3 : 5;
+  for (let round = 0; round < count; round++) {
+    const speeds: Partial<RatioRound> = {};
+    // The order rotates, so no mode always runs right after another's writeback.
+    const order = (['none', 'interval', 'sync'] as const).map((_, i, all) => all[(i + round) % all.length]!);
+    for (const durability of order) {
+      const dir = path.join(tempDir, `round-${round}-${durability}`);
+      try {
+        const spec: WriteSpec = { dir, durability, index: 'flat', batch: 1000, inFlight: 1, first: 0, count: options.items, vectorFile, budgetSeconds: 600, then: 'close' };
+        speeds[durability] = (await inChild<WritePhase>({ kind: 'write', spec })).itemsPerSecond;
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    const r = speeds as RatioRound;
+    rounds.push(r);
+    log(`round ${round + 1}: none ${Math.round(r.none)}, interval ${Math.round(r.interval)} (${((100 * r.interval) / r.none).toFixed(1)}%), sync ${Math.round(r.sync)} (${((100 * r.sync) / r.none).toFixed(1)}%) items/s`);
+  }
+  return rounds;
+}
+
 async function runMillion(vectorFile: string, tempDir: string, items: number): Promise<MillionResult> {
   const tail = items / 5;
   const result: MillionResult = { items, tailItems: tail, status: 'ok' };
@@ -318,6 +345,7 @@ async function main(): Promise<void> {
       console.log(caseLine(result));
       cases.push(result);
     }
+    const ratioRounds = options.cases === null ? await runRatioRounds(options, vectorFile, tempDir) : undefined;
     const million = options.million ? await runMillion(vectorFile, tempDir, options.millionItems) : null;
     const fsyncEnd = await inChild<IngestReport['fsync']>({ kind: 'fsync', dir: tempDir, count: fsyncCount, warmup: 20, bytes: FSYNC_BYTES });
     console.log(`\nfsync baseline at the end: p50 ${fsyncEnd.latency.p50Ms.toFixed(3)} ms, p99 ${fsyncEnd.latency.p99Ms.toFixed(3)} ms`);
@@ -342,6 +370,7 @@ async function main(): Promise<void> {
       fsyncEnd,
       lociBuildEnd: buildEnd.addonSha256 === build.addonSha256 ? null : buildEnd,
       cases,
+      ...(ratioRounds ? { ratioRounds } : {}),
       million,
       targets: [],
       totalSeconds: 0,
