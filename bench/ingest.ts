@@ -29,7 +29,7 @@
 // Options:
 //   --quick        20,000 items per case, no 1M part, shorter fsync baseline (~2 min)
 //   --items N      items per case (default 100,000; a multiple of 1,000)
-//   --skip-1m      leave out the 1M part (a full run takes ~15 min with it)
+//   --skip-1m      leave out the 1M part (a full run takes ~5 min with it on a 2-core AMD EPYC once the vectors are cached)
 //   --million N    items of the large part (default 1,000,000; its crash tail is N / 5)
 //   --cases a,b    only cases whose name contains one of these strings (e.g. sync,atlas)
 //   --no-write     print the tables, write nothing under bench/results/
