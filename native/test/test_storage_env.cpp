@@ -161,10 +161,12 @@ TEST(crc32c_hardware_matches_portable) {
     CHECK(hardware(seed, buffer.data() + start, length) ==
           crc32c::internal::extend_portable(seed, buffer.data() + start, length));
   }
-  // Long inputs take the three-stream path (chunks of 3 x 4 KiB, joined by shifting):
-  // every length around the chunk boundaries, and large ones.
+  // Inputs of 768 bytes on take the three-stream paths (chunks of 3 x 4 KiB, then of
+  // 3 x 256 bytes, joined by shifting): every length around the chunk boundaries, and
+  // large ones.
   std::vector<uint8_t> large = random_bytes(rng, 200000 + 16);
-  for (size_t length : {size_t(12287), size_t(12288), size_t(12289), size_t(24575), size_t(24576), size_t(24583),
+  for (size_t length : {size_t(767), size_t(768), size_t(769), size_t(1535), size_t(1536), size_t(3800), size_t(12287),
+                        size_t(12288), size_t(12289), size_t(13055), size_t(13056), size_t(24575), size_t(24576), size_t(24583),
                         size_t(100000), size_t(200000)}) {
     for (size_t start : {size_t(0), size_t(3), size_t(8)}) {
       uint32_t seed = uint32_t(rng());
