@@ -42,7 +42,7 @@ import * as path from 'node:path';
 import type { Durability, IndexKind } from '../src/index';
 import { log } from './data/cache';
 import { childMain, inChild as runChild } from './lib/child';
-import { DIM, ensureVectorFile, generateRows } from './ingest/data';
+import { ensureVectorFile, generateRows, vectorFileBytes } from './ingest/data';
 import { caseLabel, caseLine, evaluateTargets, markdown, medianBy, type CaseResult, type FirstTouch, type IngestReport, type MillionResult, type OpenPhase, type RatioRound, type RecoverPhase, type WritePhase } from './ingest/report';
 import { firstTouchBaseline, fsyncBaseline, recoverPhase, reopenPhase, replayPhase, writePhase, type OpenSpec, type WriteSpec } from './ingest/workloads';
 import { describeEnvironment, environment, lociBuild, UsageError, runMain, publishReport } from './lib/report';
@@ -285,7 +285,7 @@ async function runMillion(vectorFile: string, tempDir: string, items: number): P
     // The crash reopen REPEATS times on the same WAL: all but the last are killed once
     // open, before anything is checkpointed. Each is followed by the first-touch floor.
     const spec: OpenSpec = { dir, durability: 'none', expectItems: items + tail };
-    const rowBytes = tail * DIM * 4;
+    const rowBytes = vectorFileBytes(tail);
     result.replays = [];
     result.firstTouch = [];
     for (let i = 0; i < REPEATS; i++) {

@@ -56,11 +56,11 @@ export function fsyncBaseline(dir: string, count: number, warmup: number, bytes:
 }
 
 /**
- * The floor under a replay that copies rows into memory: writes `bytes` of memory this
- * process has never touched (each page faulted in and zeroed by the kernel), then the
- * same bytes again. On a virtual machine the first touch also costs the host whatever it
- * takes to back guest memory (memory the guest freed may have been handed back), so it
- * varies with the host's state: run next to the replays it explains.
+ * What a replay pays to copy rows into memory it has not touched before: writes `bytes`
+ * of memory this process has never touched (each page faulted in and zeroed by the
+ * kernel), then the same bytes again. On a virtual machine the first touch also costs
+ * the host whatever it takes to back guest memory, so it varies with the host's state
+ * (run right after a replay, it mostly meets pages the host still backs: the fast case).
  */
 export function firstTouchBaseline(bytes: number): FirstTouch {
   const memory = Buffer.allocUnsafeSlow(bytes);  // a fresh mapping: no page touched yet

@@ -329,9 +329,9 @@ Status Engine::load(OpenReport* report) {
   checkpoint_lsn_.store(s.checkpoint_lsn, std::memory_order_relaxed);
   wal_bytes_since_checkpoint_.store(replay.bytes, std::memory_order_relaxed);
   if (read_only_) return Status::ok();
-  uint64_t newest_seq = 0;
-  LOCI_RETURN_IF_ERROR(remove_empty_wal_files(env, dir, s.wal_seq, &newest_seq));
-  LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, newest_seq + 1, s.dim, &wal_));
+  uint64_t next_seq = 0;
+  LOCI_RETURN_IF_ERROR(remove_empty_wal_tail(env, dir, replay, &next_seq));
+  LOCI_RETURN_IF_ERROR(WalWriter::create(env, dir, next_seq, s.dim, &wal_));
   LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
 
   // Files no MANIFEST refers to: a checkpoint or a collection that crashed before its

@@ -183,6 +183,7 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
                                                           : " (open with recovery 'point-in-time' to salvage the store up to here)"));
       }
       result->dropped_tail = true;
+      result->empty_tail = 0;  // what recovery cut or recreated is not removed
       result->note += " dropped " + where + ";";
       if (!read_only) {
         map.reset();
@@ -283,36 +284,21 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
       LOCI_RETURN_IF_ERROR(file->close());
     }
     if (stop) break;
+    // The file the MANIFEST names stays even if empty: replay requires it.
+    result->empty_tail = f > 0 && size == storage::kFileHeaderBytes ? result->empty_tail + 1 : 0;
   }
   return Status::ok();
 }
 
-Status remove_empty_wal_files(storage::Env* env, const std::string& dir, uint64_t first_seq, uint64_t* newest) {
-  *newest = first_seq;
-  const std::string directory = wal_dir(dir);
-  if (!env->exists(directory)) return Status::ok();
-  std::vector<std::string> names;
-  LOCI_RETURN_IF_ERROR(env->list_dir(directory, &names));
-  std::vector<uint64_t> seqs;
-  for (const std::string& name : names) {
-    uint64_t seq;
-    if (parse_wal_name(name, &seq) && seq >= first_seq) seqs.push_back(seq);
+Status remove_empty_wal_tail(storage::Env* env, const std::string& dir, const ReplayResult& replay, uint64_t* next_seq) {
+  const uint64_t kept = replay.last_seq - replay.empty_tail;  // the newest file that stays
+  for (uint64_t seq = replay.last_seq; seq > kept; --seq) {
+    LOCI_RETURN_IF_ERROR(env->remove_file(storage::join_path(wal_dir(dir), wal_file_name(seq))));
   }
-  std::sort(seqs.begin(), seqs.end());
-  bool removed = false;
-  while (!seqs.empty() && seqs.back() > first_seq) {
-    const std::string path = storage::join_path(directory, wal_file_name(seqs.back()));
-    uint64_t size = 0;
-    LOCI_RETURN_IF_ERROR(env->file_size(path, &size));
-    if (size != storage::kFileHeaderBytes) break;
-    LOCI_RETURN_IF_ERROR(env->remove_file(path));
-    removed = true;
-    seqs.pop_back();
-  }
-  if (!seqs.empty()) *newest = seqs.back();
   // Durable before a file with a reused number is created: a power loss must not keep
   // the new file and lose a removal, leaving a hole in the sequence.
-  if (removed) LOCI_RETURN_IF_ERROR(env->sync_dir(directory));
+  if (replay.empty_tail > 0) LOCI_RETURN_IF_ERROR(env->sync_dir(wal_dir(dir)));
+  *next_seq = kept + 1;
   return Status::ok();
 }
 

@@ -59,6 +59,7 @@ struct ReplayResult {
   uint64_t last_seq = 0;    // the newest WAL file found (0 if none)
   uint64_t records = 0;     // records applied
   uint64_t bytes = 0;       // WAL bytes read
+  uint64_t empty_tail = 0;  // newest files, after first_seq, that held no record (header only, undamaged)
   bool dropped_tail = false;
   std::string note;         // what recovery dropped or set aside, if anything
 };
@@ -79,13 +80,11 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
                   const std::function<Status(WriteBatch&, uint64_t lsn, const RecordPosition& position)>& apply,
                   ReplayResult* result);
 
-/// Removes the WAL files after `first_seq` that hold no record (just the header), the
-/// newest first, stopping at the first that holds one, so the sequence stays whole even
-/// if this is interrupted; the directory is synced before returning if any went. Each
-/// open starts a new WAL file and a close with nothing to checkpoint leaves it empty:
-/// without this they pile up, and every open replays (and syncs) each of them.
-/// `*newest` is the highest sequence number left (`first_seq` if none is above it), the
-/// one the next WAL file must follow.
-Status remove_empty_wal_files(storage::Env* env, const std::string& dir, uint64_t first_seq, uint64_t* newest);
+/// Removes the files `replay` found empty at the end of the sequence (its `empty_tail`),
+/// the newest first, so the sequence stays whole even if this is interrupted, and syncs
+/// the directory if any went. Each open starts a new WAL file and a close with nothing to
+/// checkpoint leaves it empty: without this they pile up, and every open replays (and
+/// syncs) each of them. `*next_seq` is the number the next WAL file must take.
+Status remove_empty_wal_tail(storage::Env* env, const std::string& dir, const ReplayResult& replay, uint64_t* next_seq);
 
 }  // namespace loci::engine
