@@ -97,6 +97,7 @@ void Atlas::kill_slot(uint32_t slot) {
 }
 
 void Atlas::release_entry(uint32_t slot) {
+  --leaf_entries_;
   if (--entry_refs_[slot] == 0 && !alive(slot)) unlinked_slots_.push_back(slot);
 }
 
@@ -230,7 +231,7 @@ IndexStats Atlas::compute_stats() const {
   // Rows held: capacity committed ahead but not written yet costs no memory.
   stats.vector_bytes = vectors_.size() * sizeof(float);
   stats.vector_mapped_bytes = vectors_.mapped_bytes();
-  for (const Leaf& leaf : leaves_) stats.leaf_entries += leaf.page->count();
+  stats.leaf_entries = leaf_entries_;
   size_t bytes = leaves_.size() * (layout_.page_size + sizeof(Leaf) + 2 * sizeof(void*));
   for (const InnerNode& node : nodes_) {
     // The writer's node and the published route node (codes and refs twice).

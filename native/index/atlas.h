@@ -218,6 +218,9 @@ class Atlas final : public VectorIndex {
   FloatBuffer vectors_;  // slots x dim; mapped from the checkpoint after a reopen
   IdMap<uint32_t> slot_of_ GUARDED_BY(map_mutex_);
   std::vector<uint32_t> entry_refs_ GUARDED_BY(write_mutex_);
+  // The sum of entry_refs_, which is the entries in all leaves: kept as writes go, so a
+  // write's stats snapshot does not read every leaf page (check_invariants recounts it).
+  size_t leaf_entries_ GUARDED_BY(write_mutex_) = 0;
   // Live entries an item may have: options_.replicas, or more where a store reopened
   // with fewer replicas holds older copies (raised by load).
   size_t most_copies_ GUARDED_BY(write_mutex_);

@@ -96,6 +96,7 @@ Status Atlas::load_locked(ImageReader* reader) {
   // saves recomputing them from every vector.
   norms_.grow_to(slots);
   entry_refs_.assign(slots, 0);
+  leaf_entries_ = 0;
   sync::reserve_for_load(slot_of_, slots);
   size_t live = 0;
   for (uint32_t slot = 0; slot < slots; ++slot) {
@@ -171,6 +172,7 @@ Status Atlas::load_locked(ImageReader* reader) {
       const uint32_t slot = page->slots()[e];
       if (slot >= slots) return corrupt_at(reader->where_leaf(l), "leaf " + std::to_string(l) + " refers to slot " + std::to_string(slot) + " of " + std::to_string(slots));
       ++entry_refs_[slot];
+      ++leaf_entries_;
       if (!entry_live(slot, page->versions()[e])) continue;
       norms_[slot] = page->norms()[e];
       if (++copies[slot] > kMaxReplicas) {

@@ -130,6 +130,7 @@ void Atlas::append_entry(uint32_t leaf, uint32_t slot) {
   page.norms()[entry] = norms_[slot];
   page.set_count(entry + 1);
   ++entry_refs_[slot];
+  ++leaf_entries_;
 }
 
 void Atlas::compact_leaf(uint32_t leaf) {
@@ -472,6 +473,7 @@ Status Atlas::rebuild_locked() {
     }
     entry_refs_[slot] = 0;
   }
+  leaf_entries_ = 0;
   struct Publish {  // whichever way the build ends, searches get the new tree
     Atlas* atlas;
     ~Publish() {
@@ -594,6 +596,9 @@ Status Atlas::check_invariants() const {
     }
   }
   if (live != live_count_ || live != slot_of_.size()) return broken("live count mismatch");
+  size_t entries = 0;
+  for (uint32_t count : refs) entries += count;
+  if (entries != leaf_entries_) return broken("leaf entry count mismatch");
   std::vector<uint8_t> unused(ids_.size(), 0);
   auto check_unused = [&](uint32_t slot) {
     write_mutex_.assert_held();  // held by check_invariants(), which runs this lambda
