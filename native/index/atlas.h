@@ -239,7 +239,11 @@ class Atlas final : public VectorIndex {
   std::vector<InnerNode> nodes_ GUARDED_BY(write_mutex_);
   std::vector<Leaf> leaves_ GUARDED_BY(write_mutex_);
   uint32_t root_ GUARDED_BY(write_mutex_) = 0;
-  std::vector<uint32_t> dirty_nodes_ GUARDED_BY(write_mutex_);   // reshaped or drifted since their last publish
+  // Nodes drifted since their last publish (with stale and repeated entries, pruned when
+  // the list outgrows the tree), and the ones the next publish() must take: reshaped, or
+  // with kDriftPublish updates gathered. A write's publish() orders only the latter.
+  std::vector<uint32_t> dirty_nodes_ GUARDED_BY(write_mutex_);
+  std::vector<uint32_t> ready_nodes_ GUARDED_BY(write_mutex_);
   std::vector<uint32_t> fresh_leaves_ GUARDED_BY(write_mutex_);  // leaves whose page is fresh
 
   std::atomic<TreeView*> view_{nullptr};  // what searches read

@@ -128,6 +128,7 @@ Status Atlas::load_locked(ImageReader* reader) {
   nodes_.clear();
   leaves_.clear();
   dirty_nodes_.clear();
+  ready_nodes_.clear();
   nodes_.resize(node_count);
   for (InnerNode& node : nodes_) {
     uint32_t children = 0;

@@ -69,7 +69,7 @@ void Atlas::replace_page(uint32_t leaf, LeafPage* page) {
 
 void Atlas::mark_reshaped(uint32_t node) {
   nodes_[node].reshaped = true;
-  dirty_nodes_.push_back(node);
+  ready_nodes_.push_back(node);
 }
 
 Atlas::RouteNode* Atlas::route_node(const InnerNode& node) const {
@@ -96,7 +96,11 @@ void Atlas::publish(bool all_drift) {
     entry.fresh = false;
   }
   fresh_leaves_.clear();
-  if (!dirty_nodes_.empty()) {
+  // Most writes drift a few nodes a little: only the nodes that must go out now are
+  // ordered here, not every node with some drift waiting.
+  std::vector<uint32_t>& due = ready_nodes_;
+  if (all_drift) due.insert(due.end(), dirty_nodes_.begin(), dirty_nodes_.end());
+  if (!due.empty()) {
     // Children before parents (deepest first), so a search rarely meets a child that
     // is not published yet; one that does skips it.
     auto depth = [this](uint32_t node) {
@@ -105,24 +109,34 @@ void Atlas::publish(bool all_drift) {
       for (uint32_t n = nodes_[node].parent; n != kNone; n = nodes_[n].parent) ++d;
       return d;
     };
-    std::sort(dirty_nodes_.begin(), dirty_nodes_.end());
-    dirty_nodes_.erase(std::unique(dirty_nodes_.begin(), dirty_nodes_.end()), dirty_nodes_.end());
+    std::sort(due.begin(), due.end());
+    due.erase(std::unique(due.begin(), due.end()), due.end());
     std::vector<std::pair<size_t, uint32_t>> order;
-    for (uint32_t node : dirty_nodes_) order.emplace_back(depth(node), node);
+    for (uint32_t node : due) order.emplace_back(depth(node), node);
     std::sort(order.rbegin(), order.rend());
-    std::vector<uint32_t> waiting;
     for (const auto& [unused, node] : order) {
       InnerNode& inner = nodes_[node];
-      if (!inner.reshaped && (inner.drift == 0 || (!all_drift && inner.drift < kDriftPublish))) {
-        if (inner.drift > 0) waiting.push_back(node);
-        continue;
-      }
+      if (!inner.reshaped && (inner.drift == 0 || (!all_drift && inner.drift < kDriftPublish))) continue;
       const RouteNode* old = view->nodes[node].exchange(route_node(inner), std::memory_order_acq_rel);
       if (old) epochs().retire(const_cast<RouteNode*>(old));
       inner.reshaped = false;
       inner.drift = 0;
     }
-    dirty_nodes_ = std::move(waiting);
+    due.clear();
+  }
+  if (all_drift) {
+    dirty_nodes_.clear();  // every drift is published
+  } else if (dirty_nodes_.size() > 2 * nodes_.size() + 64) {
+    // Entries of nodes published since (or listed again after a publish) pile up: keep
+    // one entry per node still drifting.
+    std::sort(dirty_nodes_.begin(), dirty_nodes_.end());
+    dirty_nodes_.erase(std::unique(dirty_nodes_.begin(), dirty_nodes_.end()), dirty_nodes_.end());
+    dirty_nodes_.erase(std::remove_if(dirty_nodes_.begin(), dirty_nodes_.end(),
+                                      [this](uint32_t node) {
+                                        write_mutex_.assert_held();  // publish() holds it
+                                        return nodes_[node].drift == 0;
+                                      }),
+                       dirty_nodes_.end());
   }
   view->root.store(root_, std::memory_order_release);
 }
@@ -142,6 +156,7 @@ void Atlas::publish_everything(TreeView* view) {
   view->root.store(root_, std::memory_order_release);
   fresh_leaves_.clear();
   dirty_nodes_.clear();
+  ready_nodes_.clear();
 }
 
 void Atlas::publish_all_drift() {

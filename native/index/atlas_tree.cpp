@@ -43,6 +43,7 @@ void Atlas::clear_tree() {
   nodes_.clear();
   leaves_.clear();
   dirty_nodes_.clear();
+  ready_nodes_.clear();
   root_ = new_node(kNone);
   std::vector<float> zero(options_.dim, 0.0f);
   add_child(root_, {true, new_leaf(root_)}, zero.data(), 0);
@@ -168,6 +169,7 @@ void Atlas::update_path_centroids(uint32_t leaf, const float* routed) {
     set_child_centroid(node, c, centroid.data());
     // Searches see the drift once publish() finds enough of it (kDriftPublish).
     if (node.drift++ == 0) dirty_nodes_.push_back(node_index);
+    if (node.drift == kDriftPublish) ready_nodes_.push_back(node_index);
     child = {false, node_index};
     node_index = node.parent;
   }
@@ -631,6 +633,15 @@ Status Atlas::check_invariants() const {
     if (!route) return broken("unpublished node " + std::to_string(n));
     if (route->refs != nodes_[n].refs || route->is_leaf != nodes_[n].is_leaf) return broken("published node differs: " + std::to_string(n));
     if (nodes_[n].drift == 0 && route->codes != nodes_[n].codes) return broken("published codes differ: node " + std::to_string(n));
+  }
+  // Drift that waits must be listed, or publish_all_drift() would never send it out.
+  std::vector<uint8_t> listed(nodes_.size(), 0);
+  for (uint32_t node : dirty_nodes_) {
+    if (node < nodes_.size()) listed[node] = 1;
+  }
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    if (nodes_[n].reshaped) return broken("reshaped node not published: " + std::to_string(n));
+    if (nodes_[n].drift > 0 && !listed[n]) return broken("drifting node not listed: " + std::to_string(n));
   }
   return Status::ok();
 }

@@ -203,6 +203,42 @@ TEST(atlas_add_validated_refuses_a_stored_id_and_keeps_the_tree_whole) {
   }
 }
 
+TEST(atlas_centroid_drift_waits_listed_and_publish_all_drift_sends_it_out) {
+  // Single inserts drift the centroids on their path; a node goes out to searches once
+  // kDriftPublish updates gathered on it (or at once when reshaped by a split), the rest
+  // wait on a list that publish_all_drift() empties. check_invariants fails on a
+  // drifting node missing from that list, and on published codes that differ from the
+  // writer's for a node without drift.
+  std::mt19937_64 rng(loci::test::test_seed() + 11);
+  const size_t dim = 16, bulk = 3000, singles = 700;
+  auto atlas = make_atlas(dim, Metric::l2, 4096, 8);
+  auto data = clustered(rng, bulk + singles, dim, 12, 5);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < bulk + singles; ++i) ids.push_back("d" + std::to_string(i));
+  std::vector<std::string> first(ids.begin(), ids.begin() + bulk);
+  CHECK(atlas->add(first, data.data(), bulk, WriteMode::insert).is_ok());
+  for (size_t i = bulk; i < bulk + singles; ++i) {
+    CHECK(atlas->add({ids[i]}, data.data() + i * dim, 1, WriteMode::insert).is_ok());
+    if (i % 50 == 0) {
+      Status inv = atlas->check_invariants();
+      CHECK_MSG(inv.is_ok(), inv.message());
+    }
+    if (i % 230 == 0) atlas->publish_all_drift();
+  }
+  atlas->publish_all_drift();
+  Status inv = atlas->check_invariants();  // no drift left: every node's codes are published
+  CHECK_MSG(inv.is_ok(), inv.message());
+  SearchParams params;
+  params.k = 1;
+  params.effort = 1;
+  for (size_t i = 0; i < bulk + singles; i += 41) {
+    std::vector<SearchHit> hits;
+    CHECK(atlas->search(data.data() + i * dim, params, &hits).is_ok());
+    CHECK_MSG(!hits.empty() && hits[0].distance == 0, ids[i]);
+  }
+  CHECK(atlas->stats().depth >= 2);
+}
+
 TEST(atlas_batches_rebuild_and_deletes_free_slots) {
   std::mt19937_64 rng(loci::test::test_seed() + 2);
   const size_t dim = 16;
