@@ -191,4 +191,37 @@ TEST(quantize_round_trip_and_range) {
   for (auto c : codes) CHECK(c == 0);
 }
 
+TEST(quantize_rounds_like_nearbyint_ties_to_even) {
+  // The quantizer rounds without nearbyint; it must give the same codes. With max|x| =
+  // 127 the factor is exactly 1, so k + 0.5 are exact ties (even wins: 2.5 -> 2).
+  std::vector<float> ties;
+  ties.push_back(127.0f);
+  for (int k = -127; k < 127; ++k) ties.push_back(float(k) + 0.5f);
+  for (int k = -127; k <= 127; ++k) ties.push_back(float(k) + 0.25f * float(k % 4));
+  ties.push_back(-0.0f);
+  ties.push_back(1e-40f);  // subnormal
+  std::mt19937_64 rng(loci::test::test_seed() + 9);
+  std::vector<std::vector<float>> inputs = {ties};
+  for (size_t dim : kDims) inputs.push_back(random_floats(rng, dim));
+  for (const auto& values : inputs) {
+    const size_t dim = values.size();
+    std::vector<int8_t> codes(dim);
+    const QuantizedVector q = quantize_i8(values.data(), dim, codes.data());
+    float max_abs = 0;
+    for (float v : values) max_abs = std::max(max_abs, std::fabs(v));
+    CHECK(q.scale == max_abs / 127.0f);
+    int32_t sum = 0;
+    for (size_t i = 0; i < dim; ++i) {
+      const float expected = std::min(127.0f, std::max(-127.0f, std::nearbyint(values[i] * (127.0f / max_abs))));
+      CHECK_MSG(codes[i] == int8_t(expected), std::to_string(values[i]) + " -> " + std::to_string(codes[i]));
+      sum += codes[i];
+    }
+    CHECK(sum == q.code_sum);
+  }
+  std::vector<int8_t> codes(3);
+  const float halves[3] = {127.0f, 2.5f, -3.5f};
+  quantize_i8(halves, 3, codes.data());
+  CHECK(codes[1] == 2 && codes[2] == -4);
+}
+
 LOCI_TEST_MAIN()
