@@ -1,5 +1,7 @@
 #include "index/validate.h"
 
+#include "kernels/quantize.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -13,24 +15,6 @@ namespace {
 
 constexpr int32_t kInfinityBits = 0x7f800000;
 
-// The largest |component| as IEEE-754 bits with the sign cleared. For finite floats
-// these bits order as the magnitudes do, infinity is kInfinityBits and every NaN lies
-// above it, so one integer max (which the compiler vectorises; a loop that stops at
-// the first bad float it cannot) both finds a non-finite component and gives the scale.
-// Signed: with the sign bit clear the bits are non-negative int32s, and baseline x86-64
-// (SSE2) has a signed compare but no unsigned one (emulating it took seven instructions
-// a step, measured 3% of a WAL replay).
-int32_t max_magnitude_bits(const float* vector, size_t dim) {
-  int32_t max_bits = 0;
-  for (size_t i = 0; i < dim; ++i) {
-    int32_t bits;
-    std::memcpy(&bits, vector + i, sizeof bits);
-    bits &= 0x7fffffff;
-    max_bits = bits > max_bits ? bits : max_bits;
-  }
-  return max_bits;
-}
-
 std::string vector_name(const char* what, size_t index) {
   return std::string(what) + (index == SIZE_MAX ? "" : " " + std::to_string(index));
 }
@@ -38,7 +22,9 @@ std::string vector_name(const char* what, size_t index) {
 }  // namespace
 
 Status check_vector(const float* vector, size_t dim, const char* what, size_t index) {
-  const int32_t max_bits = max_magnitude_bits(vector, dim);
+  // Infinity is kInfinityBits and every NaN lies above it: one integer max (vectorised;
+  // a loop that stops at the first bad float is not) finds both and gives the scale.
+  const int32_t max_bits = kernels::max_magnitude_bits(vector, dim);
   if (max_bits >= kInfinityBits) {
     size_t i = 0;
     while (std::isfinite(vector[i])) ++i;

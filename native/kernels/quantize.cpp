@@ -6,18 +6,21 @@
 
 namespace loci::kernels {
 
-QuantizedVector quantize_i8(const float* values, size_t dim, int8_t* codes) {
-  // Both loops are written so the compiler vectorizes them with the baseline ISA: this
-  // file is not dispatched, and each insert quantizes its vector and every centroid on
-  // its path. max|x| compares the bits with the sign cleared, which order like the
-  // values for finite floats (a float max is not vectorized without -ffinite-math-only).
+int32_t max_magnitude_bits(const float* values, size_t dim) {
   int32_t max_bits = 0;
   for (size_t i = 0; i < dim; ++i) {
     int32_t bits;
-    std::memcpy(&bits, &values[i], sizeof bits);
+    std::memcpy(&bits, values + i, sizeof bits);
     bits &= 0x7fffffff;
     max_bits = bits > max_bits ? bits : max_bits;
   }
+  return max_bits;
+}
+
+QuantizedVector quantize_i8(const float* values, size_t dim, int8_t* codes) {
+  // Both loops vectorize with the baseline ISA: this file is not dispatched, and each
+  // insert quantizes its vector and every centroid on its path.
+  const int32_t max_bits = max_magnitude_bits(values, dim);
   float max_abs;
   std::memcpy(&max_abs, &max_bits, sizeof max_abs);
   if (max_abs == 0) {
