@@ -40,6 +40,20 @@ const K = 10;
 const WARMUP_QUERIES = 200;
 const QUICK_QUERIES = 1000;
 
+/**
+ * File pages this process maps with 2 MiB pages (Linux smaps_rollup FilePmdMapped), in
+ * MiB; null where the kernel does not say. loci-atlas-disk's rows come from its
+ * checkpoint's vectors file: this shows whether they got 2 MiB pages (common/huge_pages.h).
+ */
+function filePmdMappedMiBNow(): number | null {
+  try {
+    const match = /^FilePmdMapped:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 interface Options {
   dataset: DatasetName;
   systems: SystemName[];
@@ -230,6 +244,7 @@ async function runChild(base: SystemName, options: Options): Promise<SystemResul
         `${system.sweepName ?? 'search'}${system.sweepName ? `=${param}` : ''}: recall@10 ${point.recall.toFixed(4)}, ${Math.round(point.qps)} QPS, p50 ${Math.round(point.p50Us)} us, p99 ${Math.round(point.p99Us)} us`,
       );
     }
+    const filePmdMappedMiB = filePmdMappedMiBNow();
     await system.close(handle);
     return {
       system: name,
@@ -243,6 +258,7 @@ async function runChild(base: SystemName, options: Options): Promise<SystemResul
       rssAfterBuildMiB: rssAfter / MiB,
       peakRssMiB: peakRssBuildMiB,
       peakRssEndMiB: process.resourceUsage().maxRSS / 1024,
+      filePmdMappedMiB,
       rssBytesPerVector: (rssAfter - rssBefore) / data.baseCount,
       reportedBytes: memory.bytes,
       reportedBytesPerVector: memory.bytes === null ? null : memory.bytes / data.baseCount,

@@ -35,6 +35,8 @@ export interface SystemResult {
   peakRssMiB?: number;
   /** Peak RSS of the child at the end, searches included. */
   peakRssEndMiB?: number;
+  /** File pages mapped with 2 MiB pages at the end of the sweep (Linux FilePmdMapped), MiB. */
+  filePmdMappedMiB?: number | null;
   /** (RSS after build - RSS before build) / vectors: what holding the index costs the process. */
   rssBytesPerVector?: number;
   /** The system's own size figure (stats, or its serialized file), per vector. */
@@ -278,6 +280,12 @@ export function markdown(report: AnnReport): string {
   out.push('Notes:');
   out.push('- peak RSS is the child process maximum through loading and building (the search sweep\'s peak is `peakRssEndMiB` in the JSON); it includes the dataset held in memory (base, queries, ground truth). RSS delta is measured around build() after a full GC.');
   out.push("- reported B/vector: Loci's `stats()` (indexBytes + vectorBytes: codes, pages, tree, id table and the f32 originals); hnswlib's `writeIndex` file; usearch's `save()` file. loci-atlas-disk is a directory store checkpointed after its bulk build: its originals are served from the checkpoint's vectors file through the page cache (`vectorMappedBytes`, which the kernel may evict and read back from disk), so its figure leaves them out; its RSS delta counts the ones the searches touched as file pages.");
+  const pmd = report.systems.filter((system) => typeof system.filePmdMappedMiB === 'number' && system.filePmdMappedMiB > 0);
+  if (pmd.length > 0) {
+    out.push(
+      `- file pages mapped with 2 MiB pages at the end of the sweep (Linux FilePmdMapped; checkpoint files are written in aligned 2 MiB blocks and mapped congruently, native/common/huge_pages.h): ${pmd.map((system) => `${system.system} ${Math.round(system.filePmdMappedMiB as number)} MiB`).join(', ')}.`,
+    );
+  }
   out.push('- hnswlib-node takes `number[]`: queries and base vectors are converted outside the timed regions.');
   out.push('- usearch cannot change `expansion_search` after construction from JS: each sweep point loads the saved index into a new `Index`.');
   out.push('- usearch builds on one thread (`add(keys, vectors, 1)`), like hnswlib-node\'s `addPoint`; Loci\'s `add` runs on the libuv pool, and the Atlas bulk build (one `add` of everything, loci-atlas-bulk) clusters on 2 threads; loci-atlas adds 1,000 items per call, so all but the first two batches insert online.');

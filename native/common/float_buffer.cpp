@@ -1,5 +1,7 @@
 #include "common/float_buffer.h"
 
+#include "common/huge_pages.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,11 +23,9 @@ size_t page_bytes() {
 
 size_t round_up(size_t bytes, size_t unit) { return (bytes + unit - 1) / unit * unit; }
 
-// Reserves address space only: PROT_NONE and MAP_NORESERVE cost no memory.
-void* reserve_range(size_t bytes) {
-  void* range = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return range == MAP_FAILED ? nullptr : range;
-}
+// Reserves address space only: PROT_NONE and MAP_NORESERVE cost no memory. Placed so a
+// file's rows mapped over it can use 2 MiB pages (common/huge_pages.h).
+void* reserve_range(size_t bytes) { return reserve_congruent(bytes, FloatBuffer::kMappedRowsOffset); }
 
 // Commits [at, at + bytes) as zeroed, writable memory inside a reservation.
 bool commit_range(void* at, size_t bytes) {

@@ -30,6 +30,11 @@ class FloatBuffer {
   FloatBuffer(FloatBuffer&& other) noexcept;
   FloatBuffer& operator=(FloatBuffer&& other) noexcept;
 
+  /// Where, in the files mapped into it, the rows start (the vectors file's layout,
+  /// docs/format/checkpoint.md). The buffer's address space is reserved congruent to it
+  /// modulo 2 MiB, so rows mapped from such a file can use 2 MiB pages.
+  static constexpr uint64_t kMappedRowsOffset = 4096;
+
   size_t size() const { return size_; }
   size_t capacity() const { return committed_ / sizeof(float); }
   float* data() { return data_.load(std::memory_order_acquire); }

@@ -1,5 +1,7 @@
 #include "common/private_map.h"
 
+#include "common/huge_pages.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -16,10 +18,21 @@ Status PrivateMap::map(const std::string& path, uint64_t offset, size_t bytes, s
   }
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
-  void* view = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, static_cast<off_t>(offset));
+  // At an address congruent to the offset modulo 2 MiB, so the file's page cache can be
+  // mapped with 2 MiB pages (common/huge_pages.h).
+  void* at = reserve_congruent(bytes, offset);
+  if (!at) {
+    const int error = errno;
+    ::close(fd);
+    return Status::error(StatusCode::io_error, "cannot reserve address space to map " + path + ": " + std::strerror(error));
+  }
+  void* view = mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(offset));
   const int error = errno;
   ::close(fd);  // the mapping keeps the file
-  if (view == MAP_FAILED) return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
+  if (view == MAP_FAILED) {
+    munmap(at, bytes);
+    return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
+  }
   result->reset(new PrivateMap(static_cast<uint8_t*>(view), bytes));
   return Status::ok();
 }

@@ -1,7 +1,8 @@
 // PrivateMap: a private, writable (copy-on-write) memory map of a file region. Atlas
 // serves its leaf pages straight from the checkpoint's pages file this way after a
 // reopen: nothing is read or copied up front, and a page that changes is copied by the
-// kernel one 4 KiB block at a time. The file itself is never written through it.
+// kernel one 4 KiB block at a time. The file itself is never written through it. The
+// mapping is placed so that 2 MiB page-cache folios map as 2 MiB pages (huge_pages.h).
 #pragma once
 
 #include <cstddef>

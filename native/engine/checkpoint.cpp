@@ -1,12 +1,15 @@
 #include "engine/checkpoint.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <atomic>
 #include <thread>
 
 #include "common/coding.h"
 #include "common/crc32c.h"
+#include "common/float_buffer.h"
+#include "common/huge_pages.h"
 #include "common/private_map.h"
 #include "storage/log_format.h"
 
@@ -21,6 +24,12 @@ constexpr size_t kRecordBatch = 4096;
 constexpr uint8_t kItemsRecord = 1, kSlotsRecord = 2, kEndRecord = 3;
 constexpr uint8_t kInnerPageType = 2;
 constexpr uint16_t kContinuationFlag = 0x0100;
+// Rows are appended this many bytes at a time, after their CRCs are taken, so the
+// append still finds them in cache and is large enough to go out uncopied.
+constexpr size_t kVectorsSpanBytes = size_t(8) << 20;
+
+static_assert(kVectorsRowsOffset == FloatBuffer::kMappedRowsOffset,
+              "FloatBuffer places its address space for the vectors file's rows offset");
 
 uint32_t page_crc(const uint8_t* header, const uint8_t* body, size_t page_size) {
   uint32_t crc = crc32c::value(header + 12, index::kPageHeaderBytes - 12);
@@ -49,7 +58,9 @@ Status CheckpointWriter::create(storage::Env* env, const std::string& dir, const
   if (shape.page_size) {
     LOCI_RETURN_IF_ERROR(env->new_writable(storage::join_path(dir, checkpoint_file_name("pages", shape.gen)), true,
                                            &writer->pages_file_));
+    writer->pages_out_ = std::make_unique<storage::BlockAlignedWriter>(writer->pages_file_.get(), kHugePageBytes);
   }
+  writer->vectors_out_ = std::make_unique<storage::BlockAlignedWriter>(writer->vectors_file_.get(), kHugePageBytes);
   storage::FileHeader header;
   header.magic = kItemsMagic;
   header.first = shape.gen;
@@ -116,17 +127,22 @@ Status CheckpointWriter::vectors(const float* rows, size_t count) {
   header.resize(60, '\0');
   coding::put_u32(&header, crc32c::mask(crc32c::value(header.data(), 60)));
   header.resize(kVectorsRowsOffset, '\0');
-  LOCI_RETURN_IF_ERROR(vectors_file_->append(header.data(), header.size()));
+  LOCI_RETURN_IF_ERROR(vectors_out_->append(header.data(), header.size()));
   // Rows are written as they lie in memory: Loci only builds little-endian (leaf_page.h).
   const size_t row_bytes = shape_.dim * sizeof(float);
+  const auto* all_rows = reinterpret_cast<const uint8_t*>(rows);
+  const size_t groups_per_span = std::max<size_t>(1, kVectorsSpanBytes / (kRowsPerCrc * row_bytes));
   std::string crcs;
-  for (size_t start = 0; start < count; start += kRowsPerCrc) {
-    const size_t rows_here = std::min(kRowsPerCrc, count - start);
-    const auto* bytes = reinterpret_cast<const uint8_t*>(rows + start * shape_.dim);
-    coding::put_u32(&crcs, crc32c::mask(crc32c::value(bytes, rows_here * row_bytes)));
-    LOCI_RETURN_IF_ERROR(vectors_file_->append(bytes, rows_here * row_bytes));
+  for (size_t span = 0; span < count; span += groups_per_span * kRowsPerCrc) {
+    const size_t span_rows = std::min(groups_per_span * kRowsPerCrc, count - span);
+    for (size_t start = span; start < span + span_rows; start += kRowsPerCrc) {
+      const size_t rows_here = std::min(kRowsPerCrc, span + span_rows - start);
+      coding::put_u32(&crcs, crc32c::mask(crc32c::value(all_rows + start * row_bytes, rows_here * row_bytes)));
+    }
+    LOCI_RETURN_IF_ERROR(vectors_out_->append(all_rows + span * row_bytes, span_rows * row_bytes));
   }
-  return vectors_file_->append(crcs.data(), crcs.size());
+  LOCI_RETURN_IF_ERROR(vectors_out_->append(crcs.data(), crcs.size()));
+  return vectors_out_->flush();
 }
 
 Status CheckpointWriter::write_payload_pages(const std::string& payload) {
@@ -150,7 +166,7 @@ Status CheckpointWriter::write_payload_pages(const std::string& payload) {
     if (first) coding::encode_u64(page.data() + 40, payload.size());
     std::memcpy(page.data() + index::kPageHeaderBytes, payload.data() + offset, chunk);
     coding::encode_u32(page.data() + 8, page_crc(page.data(), page.data() + index::kPageHeaderBytes, page_size));
-    LOCI_RETURN_IF_ERROR(pages_file_->append(page.data(), page_size));
+    LOCI_RETURN_IF_ERROR(pages_out_->append(page.data(), page_size));
     ++pages_written_;
     offset += chunk;
     first = false;
@@ -173,8 +189,8 @@ Status CheckpointWriter::leaf(const index::LeafPage& page) {
   coding::encode_u64(header + 32, shape_.lsn);
   const uint8_t* body = page.bytes() + index::kPageHeaderBytes;
   coding::encode_u32(header + 8, page_crc(header, body, shape_.page_size));
-  LOCI_RETURN_IF_ERROR(pages_file_->append(header, sizeof header));
-  LOCI_RETURN_IF_ERROR(pages_file_->append(body, shape_.page_size - sizeof header));
+  LOCI_RETURN_IF_ERROR(pages_out_->append(header, sizeof header));
+  LOCI_RETURN_IF_ERROR(pages_out_->append(body, shape_.page_size - sizeof header));
   ++pages_written_;
   return Status::ok();
 }
@@ -185,6 +201,7 @@ Status CheckpointWriter::finish() {
   coding::put_u64(&payload, slot_count_);
   storage::frame_record(&records_, kEndRecord, payload.data(), payload.size());
   LOCI_RETURN_IF_ERROR(flush_records(true));
+  if (pages_out_) LOCI_RETURN_IF_ERROR(pages_out_->flush());
   for (auto* file : {items_file_.get(), vectors_file_.get(), pages_file_.get()}) {
     if (!file) continue;
     LOCI_RETURN_IF_ERROR(file->sync());

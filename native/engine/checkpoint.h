@@ -10,6 +10,7 @@
 #include "index/image.h"
 #include "index/leaf_page.h"
 #include "storage/blob_arena.h"
+#include "storage/block_aligned_writer.h"
 #include "storage/env.h"
 
 namespace loci::engine {
@@ -57,6 +58,9 @@ class CheckpointWriter final : public index::ImageWriter {
   storage::Env* env_ = nullptr;
   CheckpointShape shape_;
   std::unique_ptr<storage::WritableFile> items_file_, vectors_file_, pages_file_;
+  // The vectors and pages files are mapped back after the checkpoint: written in 2 MiB
+  // aligned blocks so their page cache can be mapped with 2 MiB pages.
+  std::unique_ptr<storage::BlockAlignedWriter> vectors_out_, pages_out_;
   std::string records_;  // framed records not yet written
   uint64_t item_count_ = 0, slot_count_ = 0, pages_written_ = 0;
 };
