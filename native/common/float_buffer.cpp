@@ -1,6 +1,7 @@
 #include "common/float_buffer.h"
 
 #include "common/huge_pages.h"
+#include "common/private_map.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -36,30 +37,6 @@ bool commit_range(void* at, size_t bytes) {
   ::madvise(at, bytes, MADV_HUGEPAGE);
 #endif
   return true;
-}
-
-// Maps `bytes` of `path` from `offset` (a multiple of the page size), private and
-// writable: updates stay in this process (copy on write) and never reach the file,
-// which belongs to a finished checkpoint. At `at` over whatever is there (MAP_FIXED),
-// or where the kernel chooses if `at` is null. The file must hold `needed` bytes from
-// `offset`: a page mapped past its end would fault (SIGBUS) when read.
-Status map_private(const std::string& path, uint64_t offset, size_t bytes, size_t needed, void* at, void** view) {
-  if (offset % page_bytes() != 0) {
-    return Status::error(StatusCode::internal, path + ": vectors must start at a page boundary to be mapped");
-  }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(StatusCode::io_error, "open " + path + ": " + std::strerror(errno));
-  struct stat info;
-  if (::fstat(fd, &info) != 0 || uint64_t(info.st_size) < offset + needed) {
-    ::close(fd);
-    return Status::error(StatusCode::internal, path + ": shorter than the rows it should hold");
-  }
-  void* mapped = mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | (at ? MAP_FIXED : 0), fd, static_cast<off_t>(offset));
-  const int error = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (mapped == MAP_FAILED) return Status::error(StatusCode::io_error, "mmap " + path + ": " + std::strerror(error));
-  *view = mapped;
-  return Status::ok();
 }
 
 [[noreturn]] void out_of_memory(size_t bytes) {
@@ -152,7 +129,7 @@ Status FloatBuffer::map_file(const std::string& path, uint64_t offset, size_t co
   if (!range) return Status::error(StatusCode::io_error, "cannot reserve address space to map " + path);
   const size_t mapped = round_up(bytes, page_bytes());
   void* view = nullptr;
-  Status status = map_private(path, offset, mapped, bytes, range, &view);
+  Status status = map_file_private(path, offset, mapped, bytes, range, &view);
   if (!status.is_ok()) {
     munmap(range, reservation);
     return status;
@@ -177,13 +154,13 @@ Status FloatBuffer::map_prefix(const std::string& path, uint64_t offset, size_t 
   if (bytes == 0) return Status::ok();
   // Mapped elsewhere first, so a file that cannot be mapped leaves the buffer untouched...
   void* probe = nullptr;
-  LOCI_RETURN_IF_ERROR(map_private(path, offset, bytes, bytes, nullptr, &probe));
+  LOCI_RETURN_IF_ERROR(map_file_private(path, offset, bytes, bytes, nullptr, &probe));
   munmap(probe, bytes);
   // ...and then over the rows themselves. A MAP_FIXED mapping replaces the old pages in
   // one step under the kernel's mapping lock: a reader's access either reads the old
   // page or faults and waits for the new one, both holding the same bytes.
   void* view = nullptr;
-  Status status = map_private(path, offset, bytes, bytes, base(), &view);
+  Status status = map_file_private(path, offset, bytes, bytes, base(), &view);
   if (!status.is_ok()) {
     // The kernel may have dropped the old pages already (only on running out of mapping
     // slots, since the same mapping just succeeded): the rows are gone, so stop here,

@@ -14,6 +14,14 @@
 
 namespace loci {
 
+/// Maps `bytes` of `path` from `offset` (a multiple of the page size), private and
+/// writable: updates stay in this process (copy on write) and never reach the file,
+/// which belongs to a finished checkpoint. At `at` over whatever is there (MAP_FIXED),
+/// or where the kernel chooses if `at` is null. The file must hold `needed` bytes from
+/// `offset`: a page mapped past its end would fault (SIGBUS) when read. FloatBuffer
+/// maps its rows with it, PrivateMap the leaf pages.
+Status map_file_private(const std::string& path, uint64_t offset, size_t bytes, size_t needed, void* at, void** view);
+
 class PrivateMap {
  public:
   /// Maps `bytes` of `path` from `offset` (a multiple of the page size).
