@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace loci::coding {
 
@@ -72,7 +73,7 @@ inline void put_bytes(std::string* out, const void* data, size_t size) {
   put_varint(out, size);
   out->append(static_cast<const char*>(data), size);
 }
-inline void put_string(std::string* out, const std::string& value) { put_bytes(out, value.data(), value.size()); }
+inline void put_string(std::string* out, std::string_view value) { put_bytes(out, value.data(), value.size()); }
 
 /// Reads fields in order from a byte range. Every getter returns false (and stays
 /// false) once the input is exhausted or malformed, so a decoder checks once at the end
@@ -122,6 +123,14 @@ class Reader {
     *data = at_;
     *size = static_cast<size_t>(length);
     at_ += length;
+    return true;
+  }
+  /// As string(), but a view of the input's own bytes (valid while the input is).
+  bool string_view(std::string_view* value, size_t max_size) {
+    const uint8_t* data;
+    size_t size;
+    if (!bytes(&data, &size, max_size)) return false;
+    *value = std::string_view(reinterpret_cast<const char*>(data), size);
     return true;
   }
   bool string(std::string* value, size_t max_size) {

@@ -141,7 +141,7 @@ class Engine {
   // Replay: consecutive batches of the same kind are gathered into one group (fewer,
   // larger index writes) in replay_->filling() until replay_flush() hands the group to
   // the pipeline's applier thread.
-  Status replay_batch(WriteBatch& batch, const RecordPosition& position) REQUIRES(commit_mutex_);
+  Status replay_batch(const BatchView& batch, const RecordPosition& position) REQUIRES(commit_mutex_);
   Status replay_flush() REQUIRES(commit_mutex_);
   // On the applier thread, while the opening thread holds commit_mutex_ for the whole
   // replay and touches neither the index nor the item table: apply() runs under it.

@@ -304,6 +304,23 @@ Status Engine::load(OpenReport* report) {
   {
     // This thread reads, checks and decodes the WAL, writes the blobs to the arena and
     // gathers groups; the pipeline's thread applies them to the index and item table.
+    // Each added or upserted item takes dim floats in its record: the WAL can add at
+    // most that many ids, so the id tables are sized for them before the applier starts
+    // (no rehash while it runs). The rows are not reserved: outgrowing their address
+    // range would copy them, which only rows actually written should cause.
+    uint64_t wal_bytes = 0;
+    std::vector<std::string> wal_names;
+    if (env->exists(wal_dir(dir)) && env->list_dir(wal_dir(dir), &wal_names).is_ok()) {
+      for (const std::string& name : wal_names) {
+        uint64_t size = 0;
+        if (env->file_size(storage::join_path(wal_dir(dir), name), &size).is_ok()) wal_bytes += size;
+      }
+    }
+    const size_t most_ids = static_cast<size_t>(wal_bytes / (uint64_t(s.dim) * sizeof(float)));
+    if (most_ids > 0) {
+      index_->reserve_ids(most_ids);
+      grow_item_table(most_ids);
+    }
     ReplayPipeline pipeline([this](ReplayGroup& group) { return apply_replayed(group); });
     replay_ = &pipeline;
     struct Detach {  // on every return below: the pipeline goes with this scope
@@ -311,7 +328,7 @@ Status Engine::load(OpenReport* report) {
       ~Detach() { pointer = nullptr; }
     } detach{replay_};
     LOCI_RETURN_IF_ERROR(replay_wal(env, dir, s.wal_seq, s.dim, s.checkpoint_lsn, options_.recovery, read_only_,
-                                    [this](WriteBatch& batch, uint64_t, const RecordPosition& position) {
+                                    [this](const BatchView& batch, uint64_t, const RecordPosition& position) {
                                       commit_mutex_.assert_held();  // replay_wal calls back on this thread, in this call
                                       return replay_batch(batch, position);
                                     },
@@ -359,18 +376,21 @@ Status Engine::apply_replayed(ReplayGroup& group) {
                                                 ": a record of the group replayed from here does not apply: " + applied.message());
 }
 
-Status Engine::replay_batch(WriteBatch& batch, const RecordPosition& position) {
+Status Engine::replay_batch(const BatchView& batch, const RecordPosition& position) {
   // A batch joins the group being filled if it is of the same kind and touches none of
   // its ids (then applying both at once is the same as applying them in turn).
   constexpr size_t kReplayGroup = 4096;
   ReplayGroup* group = &replay_->filling();
   bool joins = group->size() == 0 || (group->batch.op == batch.op && group->size() + batch.size() <= kReplayGroup);
-  const std::hash<std::string> hash;
+  const std::hash<std::string_view> hash;  // the same as std::hash<std::string>
   for (size_t i = 0; joins && i < batch.size(); ++i) joins = !replay_ids_.count(hash(batch.ids[i]));
   if (!joins) {
     LOCI_RETURN_IF_ERROR(replay_flush());
     group = &replay_->filling();
   }
+  WriteBatch& pending = group->batch;
+  // Vectors first: a bad one fails the record before any of it joins the group.
+  if (batch.op != BatchOp::remove) LOCI_RETURN_IF_ERROR(batch.append_vectors(shape_.dim, &pending.vectors));
   if (group->size() == 0) {
     group->first_path = position.path;
     group->first_offset = position.offset;
@@ -384,16 +404,12 @@ Status Engine::replay_batch(WriteBatch& batch, const RecordPosition& position) {
   if (batch.op != BatchOp::remove && !read_only_) {
     for (size_t i = 0; i < batch.size(); ++i) arena_->encode(batch.texts[i], batch.metas[i], &group_blobs_, &group->refs[first + i]);
   }
-  WriteBatch& pending = group->batch;
   pending.op = batch.op;
   for (size_t i = 0; i < batch.size(); ++i) {
     replay_ids_.insert(hash(batch.ids[i]));
-    pending.ids.push_back(std::move(batch.ids[i]));
+    pending.ids.emplace_back(batch.ids[i]);
   }
-  if (batch.op != BatchOp::remove) {
-    pending.vectors.insert(pending.vectors.end(), batch.vectors.begin(), batch.vectors.end());
-    pending.times.insert(pending.times.end(), batch.times.begin(), batch.times.end());
-  }
+  if (batch.op != BatchOp::remove) pending.times.insert(pending.times.end(), batch.times.begin(), batch.times.end());
   return Status::ok();
 }
 

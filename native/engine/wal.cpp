@@ -63,33 +63,59 @@ void WriteBatch::encode(uint64_t lsn, size_t dim, std::string* out) const {
   }
 }
 
-bool WriteBatch::decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn) {
+bool BatchView::decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn) {
   coding::Reader in(payload, size);
   uint8_t op_byte = 0;
   uint64_t count = 0;
   if (!in.u64(lsn) || !in.u8(&op_byte) || op_byte < 1 || op_byte > 3 || !in.varint(&count) || count > size) return false;
   op = static_cast<BatchOp>(op_byte);
-  ids.assign(count, std::string());
-  if (op != BatchOp::remove) {
-    vectors.assign(count * dim, 0.0f);
-    times.assign(count, 0);
-    texts.assign(count, std::string());
-    metas.assign(count, std::string());
-  }
+  const bool removes = op == BatchOp::remove;
+  ids.resize(count);
+  times.resize(removes ? 0 : count);
+  texts.resize(removes ? 0 : count);
+  metas.resize(removes ? 0 : count);
+  vectors.resize(removes ? 0 : count);
   for (size_t i = 0; i < count; ++i) {
-    if (!in.string(&ids[i], kMaxIdBytes) || ids[i].empty()) return false;
-    if (op == BatchOp::remove) continue;
-    const uint8_t* raw;
-    if (!in.f64(&times[i]) || !in.string(&texts[i], kMaxBlobBytes) || !in.string(&metas[i], kMaxBlobBytes) ||
-        !in.raw(&raw, dim * sizeof(float))) {
+    if (!in.string_view(&ids[i], kMaxIdBytes) || ids[i].empty()) return false;
+    if (removes) continue;
+    if (!in.f64(&times[i]) || !in.string_view(&texts[i], kMaxBlobBytes) || !in.string_view(&metas[i], kMaxBlobBytes) ||
+        !in.raw(&vectors[i], dim * sizeof(float))) {
       return false;
     }
-    std::memcpy(&vectors[i * dim], raw, dim * sizeof(float));
-    // The write path's own check (finite, squared length within float32): replay hands
-    // the batch to the index as validated.
-    if (!index::check_vector(&vectors[i * dim], dim, "vector", i).is_ok()) return false;
   }
   return in.ok() && in.remaining() == 0;
+}
+
+Status BatchView::append_vectors(size_t dim, std::vector<float>* rows) const {
+  const size_t first = rows->size();
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    // A row at a time: resize() zero-fills, and the zeros it writes are overwritten at
+    // once, while they are still in cache (the capacity grows geometrically).
+    rows->resize(rows->size() + dim);
+    float* row = rows->data() + rows->size() - dim;
+    // f32 little-endian, as in memory (Loci builds only for little-endian targets).
+    std::memcpy(row, vectors[i], dim * sizeof(float));
+    // The write path's own check: replay hands the batch to the index as validated.
+    Status checked = index::check_vector(row, dim, "vector of item", i);
+    if (!checked.is_ok()) {
+      rows->resize(first);
+      return checked;
+    }
+  }
+  return Status::ok();
+}
+
+bool WriteBatch::decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn) {
+  BatchView view;
+  if (!view.decode(payload, size, dim, lsn)) return false;
+  vectors.clear();
+  if (!view.append_vectors(dim, &vectors).is_ok()) return false;
+  op = view.op;
+  ids.assign(view.ids.begin(), view.ids.end());
+  times = view.times;
+  texts.assign(view.texts.begin(), view.texts.end());
+  metas.assign(view.metas.begin(), view.metas.end());
+  return true;
 }
 
 std::string wal_dir(const std::string& dir) { return storage::join_path(dir, "wal"); }
@@ -119,7 +145,7 @@ Status WalWriter::create(storage::Env* env, const std::string& dir, uint64_t seq
 
 Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,
                   RecoveryMode mode, bool read_only,
-                  const std::function<Status(WriteBatch&, uint64_t lsn, const RecordPosition& position)>& apply,
+                  const std::function<Status(const BatchView&, uint64_t lsn, const RecordPosition& position)>& apply,
                   ReplayResult* result) {
   *result = ReplayResult{};
   result->last_lsn = after_lsn;
@@ -229,7 +255,7 @@ Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq,
     }
     size_t offset = storage::kFileHeaderBytes;
     bool stop = false;
-    WriteBatch batch;  // decoded into again and again: its buffers keep their capacity
+    BatchView batch;  // decoded into again and again: its buffers keep their capacity
     for (;;) {
       uint8_t type;
       const uint8_t* payload;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -28,8 +29,30 @@ struct WriteBatch {
   size_t size() const { return ids.size(); }
   /// Appends the batch's WAL payload (lsn first) to *out.
   void encode(uint64_t lsn, size_t dim, std::string* out) const;
-  /// Decodes a payload; false if it is malformed for `dim`.
+  /// Decodes a payload (a copy of BatchView's); false if it is malformed for `dim` or
+  /// holds a vector the write path would have refused.
   bool decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn);
+};
+
+/// A batch record read in place: ids, texts and metas are views of the payload and each
+/// vector is where the payload holds it, so replay copies every field once, straight to
+/// where it stays (the group it joins, the arena's buffer). Valid while the payload is;
+/// decoded into again and again, its vectors keep their capacity.
+struct BatchView {
+  BatchOp op = BatchOp::add;
+  std::vector<std::string_view> ids;
+  std::vector<double> times;  // add, upsert
+  std::vector<std::string_view> texts, metas;
+  std::vector<const uint8_t*> vectors;  // dim f32 little-endian each, not aligned
+
+  size_t size() const { return ids.size(); }
+  /// Parses a payload; false if it is malformed for `dim`. The vectors are not checked
+  /// here: append_vectors() checks each as it copies it.
+  bool decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn);
+  /// Appends the vectors to *rows, each checked as the write path checks it (finite, its
+  /// squared length within float32). On a bad one *rows is left as it was and the error
+  /// names the item.
+  Status append_vectors(size_t dim, std::vector<float>* rows) const;
 };
 
 enum class RecoveryMode { tolerate_torn_tail, absolute, point_in_time };
@@ -71,13 +94,13 @@ struct RecordPosition {
 };
 
 /// Replays wal/<seq>.log for seq >= first_seq in order: every batch record with
-/// lsn > after_lsn is passed to `apply`. An error `apply` returns fails the replay as
+/// lsn > after_lsn is passed to `apply`, as a view of the mapped file. An error `apply` returns fails the replay as
 /// CORRUPT naming the record (one already CORRUPT is returned as it is). Damage is
 /// handled as `mode` documents (docs/format/wal.md). With `read_only`, nothing is
 /// truncated or renamed (verify).
 Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,
                   RecoveryMode mode, bool read_only,
-                  const std::function<Status(WriteBatch&, uint64_t lsn, const RecordPosition& position)>& apply,
+                  const std::function<Status(const BatchView&, uint64_t lsn, const RecordPosition& position)>& apply,
                   ReplayResult* result);
 
 /// Removes the files `replay` found empty at the end of the sequence (its `empty_tail`),

@@ -64,7 +64,7 @@ Status BlobArena::open(Env* env, const std::string& dir, uint64_t gen, uint64_t 
   return Status::ok();
 }
 
-void BlobArena::encode(const std::string& text, const std::string& meta, std::string* batch, BlobRef* ref) const {
+void BlobArena::encode(std::string_view text, std::string_view meta, std::string* batch, BlobRef* ref) const {
   if (text.empty() && meta.empty()) {
     *ref = BlobRef{};
     return;

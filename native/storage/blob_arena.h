@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -49,7 +50,7 @@ class BlobArena {
   /// Appends the blob for (text, meta) to *batch, a buffer that will be written at the
   /// arena's end by append(); *ref is where the blob will be. Empty text and meta give
   /// an empty ref and no bytes.
-  void encode(const std::string& text, const std::string& meta, std::string* batch, BlobRef* ref) const;
+  void encode(std::string_view text, std::string_view meta, std::string* batch, BlobRef* ref) const;
   /// Writes a buffer built by encode() (since the last append) at the end of the file.
   Status append(const std::string& batch);
   /// Like append(), but may hold the bytes in memory until flush() (or until 4 MiB are

@@ -97,13 +97,24 @@ struct Replayed {
   ReplayResult result;
 };
 
+WriteBatch materialize(const BatchView& view) {
+  WriteBatch batch;
+  batch.op = view.op;
+  batch.ids.assign(view.ids.begin(), view.ids.end());
+  batch.times = view.times;
+  batch.texts.assign(view.texts.begin(), view.texts.end());
+  batch.metas.assign(view.metas.begin(), view.metas.end());
+  CHECK(view.append_vectors(kDim, &batch.vectors).is_ok());
+  return batch;
+}
+
 Replayed replay(const std::string& dir, RecoveryMode mode, uint64_t first_seq = 1, uint64_t after_lsn = 0,
                 bool read_only = false) {
   Replayed out;
   out.status = replay_wal(Env::posix(), dir, first_seq, kDim, after_lsn, mode, read_only,
-                          [&](WriteBatch& batch, uint64_t lsn, const RecordPosition&) {
+                          [&](const BatchView& view, uint64_t lsn, const RecordPosition&) {
                             out.lsns.push_back(lsn);
-                            out.batches.push_back(batch);
+                            out.batches.push_back(materialize(view));
                             return Status::ok();
                           },
                           &out.result);
@@ -339,6 +350,33 @@ TEST(batch_decode_rejects_malformed_payloads) {
   std::string huge_count = payload.substr(0, 9);
   coding::put_varint(&huge_count, 1ull << 40);
   CHECK(!decodes(huge_count));
+}
+
+TEST(batch_view_reads_in_place_and_checks_vectors_as_it_copies_them) {
+  WriteBatch batch = make_batch(BatchOp::add, {"a", "b"}, 2);
+  batch.texts[1] = "the second text";
+  std::string payload = payload_of(batch, 3);
+  BatchView view;
+  uint64_t lsn = 0;
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(payload.data());
+  CHECK(view.decode(bytes, payload.size(), kDim, &lsn) && lsn == 3 && view.size() == 2);
+  // Views of the payload, not copies.
+  CHECK(view.texts[1] == "the second text");
+  CHECK(view.texts[1].data() >= payload.data() && view.texts[1].data() < payload.data() + payload.size());
+  std::vector<float> rows = {7.0f};
+  CHECK(view.append_vectors(kDim, &rows).is_ok());
+  CHECK(rows.size() == 1 + 2 * kDim && rows[0] == 7.0f);
+  CHECK(std::equal(batch.vectors.begin(), batch.vectors.end(), rows.begin() + 1));
+
+  // A non-finite component parses (decode does not read the floats) but does not copy:
+  // the rows stay as they were and the error names the item.
+  batch.vectors[kDim + 1] = std::numeric_limits<float>::quiet_NaN();
+  payload = payload_of(batch, 3);
+  CHECK(view.decode(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn));
+  rows = {7.0f};
+  Status status = view.append_vectors(kDim, &rows);
+  CHECK(status.code() == StatusCode::invalid_vector && contains(status.message(), "item 1"));
+  CHECK(rows.size() == 1);
 }
 
 TEST(wal_file_header_layout) {
@@ -640,7 +678,7 @@ TEST(replay_apply_failure_is_corrupt) {
   WalFile wal = write_batches(dir.path(), 1, 1, 2);
   ReplayResult result;
   Status status = replay_wal(Env::posix(), dir.path(), 1, kDim, 0, RecoveryMode::tolerate_torn_tail, false,
-                             [](WriteBatch&, uint64_t lsn, const RecordPosition&) {
+                             [](const BatchView&, uint64_t lsn, const RecordPosition&) {
                                return lsn == 2 ? Status::error(StatusCode::already_exists, "id 'x' already exists")
                                                : Status::ok();
                              },
