@@ -575,6 +575,40 @@ TEST(engine_wal_damage_before_the_tail_is_corrupt) {
   if (engine) CHECK_MATCHES(*engine, store.states[2], "default open after point-in-time");
 }
 
+TEST(engine_wal_record_with_a_good_crc_and_a_non_finite_vector_is_corrupt) {
+  // Replay decodes records in place and checks each vector as it copies it into its
+  // group: a NaN that the record's CRC vouches for (written by a bug, not the disk)
+  // fails the open as CORRUPT at that record, changing nothing, in either index.
+  for (int kind : {kFlat, kAtlas}) {
+    StoreWithWal store(kind);
+    std::vector<uint64_t> records = record_offsets(store.wal_path);
+    CHECK(records.size() == 5);
+    if (records.size() != 5) return;
+    std::string bytes = loci::test::read_bytes(store.wal_path);
+    const uint64_t at = records[2];
+    uint32_t length = 0;
+    std::memcpy(&length, bytes.data() + at + 4, 4);
+    const uint8_t type = uint8_t(bytes[at + 8]);
+    WriteBatch batch;
+    uint64_t lsn = 0;
+    CHECK(batch.decode(reinterpret_cast<const uint8_t*>(bytes.data()) + at + kRecordHeaderBytes, length, kDim, &lsn));
+    batch.vectors[kDim - 1] = std::numeric_limits<float>::quiet_NaN();
+    std::string payload, record;
+    batch.encode(lsn, kDim, &payload);
+    frame_record(&record, type, payload.data(), payload.size());
+    CHECK(record.size() == kRecordHeaderBytes + length);
+    bytes.replace(at, record.size(), record);
+    CHECK(loci::test::write_bytes(store.wal_path, bytes));
+    std::unique_ptr<Engine> engine;
+    Status opened = Engine::open(options_for(store.dir.path(), kind), &engine);
+    CHECK_CORRUPT_AT(opened, store.wal_path, at);
+    CHECK_MSG(contains(opened.message(), "non-finite"), opened.message());
+    CHECK(loci::test::read_bytes(store.wal_path) == bytes);
+    std::string report;
+    CHECK_CORRUPT(Engine::verify(store.dir.path(), &report), store.wal_path);
+  }
+}
+
 TEST(engine_point_in_time_salvage_then_crash_then_default_open) {
   // Damage in the first record after the checkpoint of an older WAL file: point-in-time
   // applies nothing (so close() has nothing to checkpoint) and sets later files aside;
