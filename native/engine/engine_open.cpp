@@ -304,23 +304,6 @@ Status Engine::load(OpenReport* report) {
   {
     // This thread reads, checks and decodes the WAL, writes the blobs to the arena and
     // gathers groups; the pipeline's thread applies them to the index and item table.
-    // Each added or upserted item takes dim floats in its record: the WAL can add at
-    // most that many ids, so the id tables are sized for them before the applier starts
-    // (no rehash while it runs). The rows are not reserved: outgrowing their address
-    // range would copy them, which only rows actually written should cause.
-    uint64_t wal_bytes = 0;
-    std::vector<std::string> wal_names;
-    if (env->exists(wal_dir(dir)) && env->list_dir(wal_dir(dir), &wal_names).is_ok()) {
-      for (const std::string& name : wal_names) {
-        uint64_t size = 0;
-        if (env->file_size(storage::join_path(wal_dir(dir), name), &size).is_ok()) wal_bytes += size;
-      }
-    }
-    const size_t most_ids = static_cast<size_t>(wal_bytes / (uint64_t(s.dim) * sizeof(float)));
-    if (most_ids > 0) {
-      index_->reserve_ids(most_ids);
-      grow_item_table(most_ids);
-    }
     ReplayPipeline pipeline([this](ReplayGroup& group) { return apply_replayed(group); });
     replay_ = &pipeline;
     struct Detach {  // on every return below: the pipeline goes with this scope

@@ -29,9 +29,6 @@ struct WriteBatch {
   size_t size() const { return ids.size(); }
   /// Appends the batch's WAL payload (lsn first) to *out.
   void encode(uint64_t lsn, size_t dim, std::string* out) const;
-  /// Decodes a payload (a copy of BatchView's); false if it is malformed for `dim` or
-  /// holds a vector the write path would have refused.
-  bool decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn);
 };
 
 /// A batch record read in place: ids, texts and metas are views of the payload and each
@@ -94,8 +91,8 @@ struct RecordPosition {
 };
 
 /// Replays wal/<seq>.log for seq >= first_seq in order: every batch record with
-/// lsn > after_lsn is passed to `apply`, as a view of the mapped file. An error `apply` returns fails the replay as
-/// CORRUPT naming the record (one already CORRUPT is returned as it is). Damage is
+/// lsn > after_lsn is passed to `apply`, as a view of the mapped file. An error `apply`
+/// returns fails the replay as CORRUPT naming the record (one already CORRUPT is returned as it is). Damage is
 /// handled as `mode` documents (docs/format/wal.md). With `read_only`, nothing is
 /// truncated or renamed (verify).
 Status replay_wal(storage::Env* env, const std::string& dir, uint64_t first_seq, size_t dim, uint64_t after_lsn,

@@ -214,11 +214,6 @@ bool Atlas::contains(const std::string& id) const {
 
 size_t Atlas::size() const { return live_count_.load(std::memory_order_relaxed); }
 
-void Atlas::reserve_ids(size_t count) {
-  sync::MutexLock lock(write_mutex_);
-  sync::grow_map_outside_lock(slot_of_, map_mutex_, count);
-}
-
 IndexStats Atlas::stats() const {
   sync::MutexLock lock(stats_mutex_);
   IndexStats stats = stats_;

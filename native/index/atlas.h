@@ -82,7 +82,6 @@ class Atlas final : public VectorIndex {
   size_t dim() const override { return options_.dim; }
   Status search(const float* query, const SearchParams& params, std::vector<SearchHit>* hits) const override;
   IndexStats stats() const override;
-  void reserve_ids(size_t count) override;
   Status save(ImageWriter* writer) const override;
   Status map_saved_vectors(const std::string& path, uint64_t offset) override;
   void compact() override;

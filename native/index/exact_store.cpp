@@ -249,11 +249,6 @@ bool ExactStore::contains(const std::string& id) const {
   return slot_of_.count(id) != 0;
 }
 
-void ExactStore::reserve_ids(size_t count) {
-  sync::MutexLock lock(write_mutex_);
-  sync::grow_map_outside_lock(slot_of_, map_mutex_, count);
-}
-
 IndexStats ExactStore::stats() const {
   sync::MutexLock lock(stats_mutex_);
   IndexStats stats = stats_;

@@ -62,7 +62,6 @@ class ExactStore final : public VectorIndex {
   size_t size() const override;
   size_t dim() const override { return options_.dim; }
   IndexStats stats() const override;
-  void reserve_ids(size_t count) override;
   /// The image: every row is a live slot (dead rows are compacted away first), no tree.
   Status save(ImageWriter* writer) const override;
   Status map_saved_vectors(const std::string& path, uint64_t offset) override;

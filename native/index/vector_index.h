@@ -78,9 +78,6 @@ class VectorIndex {
     (void)offset;
     return Status::ok();
   }
-  /// Sizes the id table for `count` more ids, so adding them rehashes nothing (writer
-  /// only). WAL replay calls it with what the log can add at most.
-  virtual void reserve_ids(size_t count) { (void)count; }
   /// Drops what deletes and upserts left behind (Atlas: stale leaf entries).
   virtual void compact() {}
   /// Checks the index's structural invariants (INTERNAL naming the first violation).
