@@ -105,19 +105,6 @@ Status BatchView::append_vectors(size_t dim, std::vector<float>* rows) const {
   return Status::ok();
 }
 
-bool WriteBatch::decode(const uint8_t* payload, size_t size, size_t dim, uint64_t* lsn) {
-  BatchView view;
-  if (!view.decode(payload, size, dim, lsn)) return false;
-  vectors.clear();
-  if (!view.append_vectors(dim, &vectors).is_ok()) return false;
-  op = view.op;
-  ids.assign(view.ids.begin(), view.ids.end());
-  times = view.times;
-  texts.assign(view.texts.begin(), view.texts.end());
-  metas.assign(view.metas.begin(), view.metas.end());
-  return true;
-}
-
 std::string wal_dir(const std::string& dir) { return storage::join_path(dir, "wal"); }
 
 std::string wal_file_name(uint64_t seq) {

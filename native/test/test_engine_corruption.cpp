@@ -2,6 +2,7 @@
 // arena, MANIFEST, WAL): open and Engine::verify both refuse it as CORRUPT naming the
 // file and an offset, or recover as the recovery mode documents, and never crash (the
 // tests run under ASan/UBSan).
+#include "batch_codec.h"
 #include "engine_fixture.h"
 
 // --- corruption of the checkpoint files -------------------------------------------------------
@@ -591,7 +592,8 @@ TEST(engine_wal_record_with_a_good_crc_and_a_non_finite_vector_is_corrupt) {
     const uint8_t type = uint8_t(bytes[at + 8]);
     WriteBatch batch;
     uint64_t lsn = 0;
-    CHECK(batch.decode(reinterpret_cast<const uint8_t*>(bytes.data()) + at + kRecordHeaderBytes, length, kDim, &lsn));
+    CHECK(loci::test::decode_batch(reinterpret_cast<const uint8_t*>(bytes.data()) + at + kRecordHeaderBytes, length, kDim, &lsn,
+                                   &batch));
     batch.vectors[kDim - 1] = std::numeric_limits<float>::quiet_NaN();
     std::string payload, record;
     batch.encode(lsn, kDim, &payload);

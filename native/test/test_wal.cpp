@@ -12,6 +12,7 @@
 #include "common/coding.h"
 #include "common/crc32c.h"
 #include "engine/wal.h"
+#include "batch_codec.h"
 #include "harness.h"
 #include "mutate.h"
 #include "storage/env.h"
@@ -97,24 +98,15 @@ struct Replayed {
   ReplayResult result;
 };
 
-WriteBatch materialize(const BatchView& view) {
-  WriteBatch batch;
-  batch.op = view.op;
-  batch.ids.assign(view.ids.begin(), view.ids.end());
-  batch.times = view.times;
-  batch.texts.assign(view.texts.begin(), view.texts.end());
-  batch.metas.assign(view.metas.begin(), view.metas.end());
-  CHECK(view.append_vectors(kDim, &batch.vectors).is_ok());
-  return batch;
-}
-
 Replayed replay(const std::string& dir, RecoveryMode mode, uint64_t first_seq = 1, uint64_t after_lsn = 0,
                 bool read_only = false) {
   Replayed out;
   out.status = replay_wal(Env::posix(), dir, first_seq, kDim, after_lsn, mode, read_only,
                           [&](const BatchView& view, uint64_t lsn, const RecordPosition&) {
                             out.lsns.push_back(lsn);
-                            out.batches.push_back(materialize(view));
+                            WriteBatch batch;
+                            CHECK(loci::test::materialize(view, kDim, &batch));
+                            out.batches.push_back(batch);
                             return Status::ok();
                           },
                           &out.result);
@@ -284,7 +276,7 @@ TEST(batch_add_round_trips_with_empty_text_meta_and_nan_time) {
   std::string payload = payload_of(batch, 42);
   WriteBatch decoded;
   uint64_t lsn = 0;
-  CHECK(decoded.decode(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn));
+  CHECK(loci::test::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn, &decoded));
   CHECK(lsn == 42);
   CHECK(batches_equal(batch, decoded));
   CHECK(std::isnan(decoded.times[0]));
@@ -297,7 +289,7 @@ TEST(batch_upsert_round_trips) {
   CHECK(uint8_t(payload[8]) == 2);  // op byte after the lsn
   WriteBatch decoded;
   uint64_t lsn = 0;
-  CHECK(decoded.decode(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn));
+  CHECK(loci::test::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn, &decoded));
   CHECK(lsn == 7 && batches_equal(batch, decoded));
 }
 
@@ -308,14 +300,14 @@ TEST(batch_remove_round_trips) {
   CHECK(payload.size() == 8 + 1 + 1 + (1 + 4) + (1 + 9));
   WriteBatch decoded;
   uint64_t lsn = 0;
-  CHECK(decoded.decode(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn));
+  CHECK(loci::test::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn, &decoded));
   CHECK(lsn == (1ull << 40) && decoded.op == BatchOp::remove && decoded.ids == batch.ids);
   CHECK(decoded.vectors.empty() && decoded.texts.empty());
 
   // An empty batch round-trips too.
   WriteBatch empty = make_batch(BatchOp::remove, {});
   payload = payload_of(empty, 5);
-  CHECK(decoded.decode(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn));
+  CHECK(loci::test::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), kDim, &lsn, &decoded));
   CHECK(lsn == 5 && decoded.size() == 0);
 }
 
@@ -325,7 +317,7 @@ TEST(batch_decode_rejects_malformed_payloads) {
   WriteBatch decoded;
   uint64_t lsn;
   auto decodes = [&](const std::string& bytes, size_t dim = kDim) {
-    return decoded.decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), dim, &lsn);
+    return loci::test::decode_batch(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), dim, &lsn, &decoded);
   };
   CHECK(decodes(payload));
   for (size_t cut = 0; cut < payload.size(); ++cut) CHECK_MSG(!decodes(payload.substr(0, cut)), "cut " + std::to_string(cut));
