@@ -20,4 +20,26 @@ void* reserve_congruent(size_t bytes, uint64_t file_offset) {
   return reinterpret_cast<void*>(window);
 }
 
+namespace {
+size_t round_to_huge(size_t bytes) { return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes; }
+}  // namespace
+
+void* allocate_huge(size_t bytes) {
+  const size_t rounded = round_to_huge(bytes);
+  void* block = reserve_congruent(rounded, 0);  // 2 MiB aligned
+  if (block == nullptr) return nullptr;
+  if (mprotect(block, rounded, PROT_READ | PROT_WRITE) != 0) {
+    munmap(block, rounded);
+    return nullptr;
+  }
+#ifdef MADV_HUGEPAGE
+  ::madvise(block, rounded, MADV_HUGEPAGE);  // a hint: 4 KiB pages still work
+#endif
+  return block;
+}
+
+void free_huge(void* block, size_t bytes) {
+  if (block != nullptr) munmap(block, round_to_huge(bytes));
+}
+
 }  // namespace loci

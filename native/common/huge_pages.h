@@ -17,6 +17,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 
 namespace loci {
 
@@ -27,5 +29,49 @@ constexpr size_t kHugePageBytes = size_t(2) << 20;
 /// `file_offset` can use 2 MiB pages. Returns nullptr when the address space is exhausted.
 /// Release it with munmap(result, bytes).
 void* reserve_congruent(size_t bytes, uint64_t file_offset);
+
+/// Blocks at least this large come from HugePageAllocator's own mappings.
+constexpr size_t kHugeAllocationBytes = size_t(4) << 20;
+
+/// Anonymous memory of round_up(bytes, 2 MiB) aligned to 2 MiB, advised MADV_HUGEPAGE;
+/// nullptr if the system has none. Release with free_huge(result, bytes).
+void* allocate_huge(size_t bytes);
+void free_huge(void* block, size_t bytes);
+
+/// A std::allocator that serves large blocks (>= kHugeAllocationBytes) from 2 MiB pages
+/// and the rest as std::allocator does. For the tables filled at open, one entry per
+/// item (IdMap's entries and buckets): on our VMs a first write to fresh 4 KiB pages ran
+/// at 0.4-1.1 GB/s and to fresh 2 MiB pages at ~7 GB/s (a page fault each 2 MiB instead of
+/// each 4 KiB), and at 1M items those tables are ~250 MB written once at every reopen.
+/// Untouched capacity costs no memory either way.
+template <class T>
+struct HugePageAllocator {
+  using value_type = T;
+  HugePageAllocator() = default;
+  template <class U>
+  HugePageAllocator(const HugePageAllocator<U>&) noexcept {}
+
+  T* allocate(size_t count) {
+    if (count > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+    const size_t bytes = count * sizeof(T);
+    if (bytes < kHugeAllocationBytes) return std::allocator<T>().allocate(count);
+    void* block = allocate_huge(bytes);
+    if (block == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(block);
+  }
+  void deallocate(T* block, size_t count) noexcept {
+    const size_t bytes = count * sizeof(T);
+    if (bytes < kHugeAllocationBytes) return std::allocator<T>().deallocate(block, count);
+    free_huge(block, bytes);
+  }
+  template <class U>
+  bool operator==(const HugePageAllocator<U>&) const noexcept {
+    return true;
+  }
+  template <class U>
+  bool operator!=(const HugePageAllocator<U>&) const noexcept {
+    return false;
+  }
+};
 
 }  // namespace loci

@@ -24,14 +24,16 @@
 #include <utility>
 #include <vector>
 
+#include "common/huge_pages.h"
+
 namespace loci {
 
 template <class Value>
 class IdMap {
  public:
   using value_type = std::pair<std::string, Value>;
-  using iterator = typename std::vector<value_type>::iterator;
-  using const_iterator = typename std::vector<value_type>::const_iterator;
+  using iterator = typename std::vector<value_type, HugePageAllocator<value_type>>::iterator;
+  using const_iterator = typename std::vector<value_type, HugePageAllocator<value_type>>::const_iterator;
 
   IdMap() = default;
 
@@ -176,7 +178,7 @@ class IdMap {
 
   // Re-places every bucket by its stored hash (no key is hashed again).
   void rebuild(size_t bucket_count) {
-    std::vector<Bucket> buckets(bucket_count);
+    std::vector<Bucket, HugePageAllocator<Bucket>> buckets(bucket_count);
     const size_t mask = bucket_count - 1;
     for (const Bucket& old : buckets_) {
       if (old.position == 0) continue;
@@ -187,8 +189,9 @@ class IdMap {
     buckets_.swap(buckets);
   }
 
-  std::vector<value_type> entries_;
-  std::vector<Bucket> buckets_;
+  // From 2 MiB pages once large (common/huge_pages.h): a reopen fills both at once.
+  std::vector<value_type, HugePageAllocator<value_type>> entries_;
+  std::vector<Bucket, HugePageAllocator<Bucket>> buckets_;
   float max_load_ = 0.5f;
 };
 

@@ -3,6 +3,7 @@
 // See docs/format/checkpoint.md.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,15 +66,22 @@ class CheckpointWriter final : public index::ImageWriter {
   uint64_t item_count_ = 0, slot_count_ = 0, pages_written_ = 0;
 };
 
-/// Reads one checkpoint generation, checking every CRC. Use: items(), then the index's
-/// load() (which calls slots(), vectors(), tree(), leaf()).
+/// Reads one checkpoint generation, checking every CRC. Use: items() and the index's
+/// load() (which calls slots(), vectors(), tree(), leaf()). open() checks the items
+/// file's records (frames, CRCs, totals) and items() and slots() decode their part of
+/// them, so those two may run at once on two threads; each is called once.
 class CheckpointReader final : public index::ImageReader {
  public:
   static Status open(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
                      std::unique_ptr<CheckpointReader>* reader);
-  Status items(std::vector<ItemRecord>* items);
-  Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) override;
-  Status vectors(size_t count, FloatBuffer* rows) override;
+  /// Decodes the item table, handing each item to `take` (no copy of the whole table:
+  /// at 1M items that is 120 MB of fresh memory written once more at every open).
+  Status items(const std::function<void(ItemRecord&&)>& take);
+  uint64_t item_count() const { return item_count_; }
+  size_t slot_count() const override { return slot_count_; }
+  using index::ImageReader::slots;
+  Status slots(const TakeSlot& take) override;
+  Status vectors(size_t count, FloatBuffer* rows, const CheckedRows& on_checked = nullptr) override;
   Status tree(std::string* payload) override;
   size_t leaf_count() const override { return leaf_count_; }
   Status leaves(const index::LeafLayout& layout, std::vector<std::unique_ptr<index::LeafPage>>* pages) override;
@@ -87,18 +95,22 @@ class CheckpointReader final : public index::ImageReader {
   CheckpointReader() = default;
   Status corrupt(const std::string& path, uint64_t offset, const std::string& why) const;
   Status check_leaf(size_t index, uint8_t* bytes, uint32_t capacity) const;
-  Status read_records();
-  void reserve_records(const uint8_t* data, size_t size);
+  Status index_records();
+
+  // A record of the items file: its offset (for CORRUPT messages) and payload.
+  struct RecordSpan {
+    uint64_t offset;
+    const uint8_t* payload;
+    size_t size;
+  };
 
   storage::Env* env_ = nullptr;
   CheckpointShape shape_;
   std::string items_path_, vectors_path_, pages_path_;
   std::unique_ptr<storage::MappedFile> items_map_;
   std::unique_ptr<storage::RandomAccessFile> vectors_file_, pages_file_;
-  std::vector<ItemRecord> items_;
-  std::vector<std::string> slot_ids_;
-  std::vector<uint32_t> slot_versions_;
-  std::vector<uint8_t> slot_alive_;
+  std::vector<RecordSpan> item_records_, slot_records_;  // into items_map_
+  uint64_t item_count_ = 0, slot_count_ = 0;
   std::string tree_payload_;
   size_t tree_pages_ = 0, leaf_count_ = 0;
   uint64_t slots_offset_ = 0;  // the first slots record in the items file

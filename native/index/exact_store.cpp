@@ -409,38 +409,42 @@ Status ExactStore::load(const ExactStoreOptions& options, ImageReader* reader, s
   return Status::ok();
 }
 
+Status ExactStore::fill_ids(Table* table, ImageReader* reader) {
+  sync::reserve_for_load(slot_of_, reader->slot_count());
+  return reader->slots([this, table, reader](size_t row, bool alive, uint32_t, std::string&& id) NO_THREAD_SAFETY_ANALYSIS {
+    if (!alive || id.empty()) {
+      return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(row) + " is not a live item");
+    }
+    if (!slot_of_.emplace(id, static_cast<uint32_t>(row)).second) {
+      return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + id);
+    }
+    table->ids[row] = std::move(id);
+    table->id_bytes += table->ids[row].capacity() + 16;
+    table->alive[row].store(1, std::memory_order_relaxed);
+    return Status::ok();
+  });
+}
+
 Status ExactStore::load_image(ImageReader* reader) {
-  std::vector<std::string> ids;
-  std::vector<uint32_t> versions;
-  std::vector<uint8_t> alive;
-  LOCI_RETURN_IF_ERROR(reader->slots(&ids, &versions, &alive));
-  const size_t count = ids.size();
+  const size_t count = reader->slot_count();
   // No search can run yet: the table is filled in place (the locks are for the analysis).
   sync::MutexLock lock(write_mutex_);
   sync::WriterLock map_lock(map_mutex_);
   Table* table = table_.load(std::memory_order_relaxed);
-  LOCI_RETURN_IF_ERROR(reader->vectors(count, &table->vectors));
   grow(table, count);
-  sync::reserve_for_load(slot_of_, count);
-  for (size_t row = 0; row < count; ++row) {
-    if (!alive[row] || ids[row].empty()) {
-      return Status::error(StatusCode::corrupt, reader->where_slots() + ": slot " + std::to_string(row) + " is not a live item");
-    }
-    if (!slot_of_.emplace(ids[row], static_cast<uint32_t>(row)).second) {
-      return Status::error(StatusCode::corrupt, reader->where_slots() + ": id stored twice: " + ids[row]);
-    }
-    table->ids[row] = std::move(ids[row]);
-    table->id_bytes += table->ids[row].capacity() + 16;
-    table->alive[row].store(1, std::memory_order_relaxed);
-  }
-  // Norms and codes are derived, not stored: recompute them on both cores.
+  // The id map is filled on a second thread while the reader checks the vectors on both
+  // cores (at 1M, one after the other, the map took 0.4 s of a reopen with a core idle).
+  Status ids_filled;
+  std::thread id_filler([&] { ids_filled = fill_ids(table, reader); });
+  // Norms and codes are derived, not stored: each row group's are computed as soon as the
+  // reader has checked it, while its rows are still in cache.
   const ExactStore* raw = this;
-  auto derive_range = [raw, table](size_t first, size_t last) {
-    for (size_t row = first; row < last; ++row) raw->derive_row(table, row);
-  };
-  std::thread helper(derive_range, count / 2, count);
-  derive_range(0, count / 2);
-  helper.join();
+  Status vectors_read = reader->vectors(count, &table->vectors, [raw, table](size_t first, size_t rows) {
+    for (size_t row = first; row < first + rows; ++row) raw->derive_row(table, row);
+  });
+  id_filler.join();
+  LOCI_RETURN_IF_ERROR(ids_filled);  // the slot table comes first in the checkpoint
+  LOCI_RETURN_IF_ERROR(vectors_read);
   table->count.store(count, std::memory_order_release);
   live_.store(count);
   refresh_stats();

@@ -100,6 +100,9 @@ class ExactStore final : public VectorIndex {
   uint32_t append_row(const std::string& id, const float* vector) REQUIRES(write_mutex_, map_mutex_);
   void kill_row(size_t row) REQUIRES(write_mutex_);
   Status load_image(ImageReader* reader) EXCLUDES(write_mutex_, map_mutex_);
+  // load_image's id map and id column, decoded from the slot table on a helper thread
+  // while load_image (which holds both locks for it) checks the vectors.
+  Status fill_ids(Table* table, ImageReader* reader) NO_THREAD_SAFETY_ANALYSIS;
   // A dense copy of the live rows, published; takes map_mutex_ to renumber.
   void compact_locked() REQUIRES(write_mutex_) EXCLUDES(map_mutex_);
   // When dead rows outnumber live ones; then refreshes the stats snapshot.

@@ -42,9 +42,35 @@ class ImageWriter {
 class ImageReader {
  public:
   virtual ~ImageReader() = default;
-  virtual Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) = 0;
-  /// `count` rows of dim floats into *rows (mapped from the file where possible).
-  virtual Status vectors(size_t count, FloatBuffer* rows) = 0;
+  /// The number of slots in the slot table.
+  virtual size_t slot_count() const = 0;
+  /// Decodes the slot table in slot order, handing each slot to `take` (which may keep
+  /// the id); stops at the first error, the reader's or one `take` returns.
+  using TakeSlot = std::function<Status(size_t slot, bool alive, uint32_t version, std::string&& id)>;
+  virtual Status slots(const TakeSlot& take) = 0;
+  /// The whole slot table as three columns.
+  Status slots(std::vector<std::string>* ids, std::vector<uint32_t>* versions, std::vector<uint8_t>* alive) {
+    ids->clear();
+    versions->clear();
+    alive->clear();
+    ids->reserve(slot_count());
+    versions->reserve(slot_count());
+    alive->reserve(slot_count());
+    return slots([&](size_t, bool live, uint32_t version, std::string&& id) {
+      alive->push_back(live ? 1 : 0);
+      versions->push_back(version);
+      ids->push_back(std::move(id));
+      return Status::ok();
+    });
+  }
+  /// Called with rows [first, first + count) of a vectors() load as soon as their checksum
+  /// has matched, on whichever thread checked them (several run at once, on disjoint rows):
+  /// the rows are still in cache, so deriving norms or codes here saves a second pass over
+  /// memory. A later group may still fail its check, and then the whole load fails.
+  using CheckedRows = std::function<void(size_t first, size_t count)>;
+  /// `count` rows of dim floats into *rows (mapped from the file where possible), each
+  /// row group handed to `on_checked` (if set) once checked.
+  virtual Status vectors(size_t count, FloatBuffer* rows, const CheckedRows& on_checked = nullptr) = 0;
   virtual Status tree(std::string* payload) = 0;
   virtual size_t leaf_count() const = 0;
   /// Every leaf page, in leaf order, each checked (CRC, header against `layout`), with
