@@ -40,10 +40,9 @@ void free_huge(void* block, size_t bytes);
 
 /// A std::allocator that serves large blocks (>= kHugeAllocationBytes) from 2 MiB pages
 /// and the rest as std::allocator does. For the tables filled at open, one entry per
-/// item (IdMap's entries and buckets): on our VMs a first write to fresh 4 KiB pages ran
-/// at 0.4-1.1 GB/s and to fresh 2 MiB pages at ~7 GB/s (a page fault each 2 MiB instead of
-/// each 4 KiB), and at 1M items those tables are ~250 MB written once at every reopen.
-/// Untouched capacity costs no memory either way.
+/// item (IdMap's entries and buckets), which a reopen writes into fresh memory: one page
+/// fault per 2 MiB instead of one per 4 KiB, and on a VM each fault also has the host
+/// back the page. Untouched capacity costs no memory either way.
 template <class T>
 struct HugePageAllocator {
   using value_type = T;

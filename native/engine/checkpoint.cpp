@@ -307,7 +307,6 @@ Status CheckpointReader::index_records() {
       item_records_.push_back({offset, payload, payload_size});
       items += count;
     } else if (type == kSlotsRecord) {
-      if (slot_records_.empty()) slots_offset_ = offset;
       uint32_t first = 0;
       if (!in.u32(&first) || !in.varint(&count) || count > payload_size || first != slots) {
         return corrupt(items_path_, offset, "malformed slots record");
@@ -404,8 +403,8 @@ Status CheckpointReader::vectors(size_t count, FloatBuffer* rows, const CheckedR
   // Mapped, not read: the rows stay in the page cache until a write copies one.
   LOCI_RETURN_IF_ERROR(rows->map_file(path, kVectorsRowsOffset, count * shape_.dim));
   // Every row group's CRC is checked now, on both cores (~10 GB/s each with SSE4.2), and
-  // handed to on_checked while its 768 KiB are still in cache: at 1M x 768 a second pass
-  // over the 3 GB (the norms) cost as much again, all of it memory stalls.
+  // handed to on_checked while its 768 KiB are still in cache, so deriving norms does not
+  // read every row from memory a second time.
   const auto* bytes = reinterpret_cast<const uint8_t*>(rows->data());
   std::atomic<size_t> first_bad{SIZE_MAX};
   auto check_range = [&](size_t first_group, size_t last_group) {

@@ -74,8 +74,8 @@ class CheckpointReader final : public index::ImageReader {
  public:
   static Status open(storage::Env* env, const std::string& dir, const CheckpointShape& shape,
                      std::unique_ptr<CheckpointReader>* reader);
-  /// Decodes the item table, handing each item to `take` (no copy of the whole table:
-  /// at 1M items that is 120 MB of fresh memory written once more at every open).
+  /// Decodes the item table, handing each item to `take` (no copy of the whole table in
+  /// between: that would be fresh memory written once more at every open).
   Status items(const std::function<void(ItemRecord&&)>& take);
   uint64_t item_count() const { return item_count_; }
   size_t slot_count() const override { return slot_count_; }
@@ -85,7 +85,7 @@ class CheckpointReader final : public index::ImageReader {
   Status tree(std::string* payload) override;
   size_t leaf_count() const override { return leaf_count_; }
   Status leaves(const index::LeafLayout& layout, std::vector<std::unique_ptr<index::LeafPage>>* pages) override;
-  std::string where_slots() const override { return items_path_ + " at offset " + std::to_string(slots_offset_); }
+  std::string where_slots() const override { return items_path_ + " at offset " + std::to_string(slot_records_.empty() ? 0 : slot_records_.front().offset); }
   std::string where_tree() const override { return pages_path_ + " at offset 0"; }
   std::string where_leaf(size_t leaf) const override {
     return pages_path_ + " at offset " + std::to_string((tree_pages_ + leaf) * shape_.page_size);
@@ -113,7 +113,6 @@ class CheckpointReader final : public index::ImageReader {
   uint64_t item_count_ = 0, slot_count_ = 0;
   std::string tree_payload_;
   size_t tree_pages_ = 0, leaf_count_ = 0;
-  uint64_t slots_offset_ = 0;  // the first slots record in the items file
 };
 
 }  // namespace loci::engine

@@ -241,7 +241,7 @@ Status Engine::load(OpenReport* report) {
         env, dir, {s.dim, s.index == 1 ? s.page_size : 0, s.checkpoint_gen, s.checkpoint_lsn, s.arena_bytes}, &reader));
     // The item table is decoded and its hash map built on a thread of its own while the
     // index loads (its slots, id map, vectors, pages): both are mostly cache misses over
-    // 1M ids, and at 1M they took a third of a reopen one after the other.
+    // 1M ids, and one after the other they left a core idle.
     uint64_t live_bytes = 0;
     Status items_read;
     std::thread item_table([this, &reader, &items_read, &live_bytes] {

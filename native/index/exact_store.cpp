@@ -432,8 +432,8 @@ Status ExactStore::load_image(ImageReader* reader) {
   sync::WriterLock map_lock(map_mutex_);
   Table* table = table_.load(std::memory_order_relaxed);
   grow(table, count);
-  // The id map is filled on a second thread while the reader checks the vectors on both
-  // cores (at 1M, one after the other, the map took 0.4 s of a reopen with a core idle).
+  // The id map is filled on a second thread while the reader checks the vectors on two
+  // more: one after the other, one core sat idle while the map was built.
   Status ids_filled;
   std::thread id_filler([&] { ids_filled = fill_ids(table, reader); });
   // Norms and codes are derived, not stored: each row group's are computed as soon as the

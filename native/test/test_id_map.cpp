@@ -119,6 +119,33 @@ TEST(id_map_collisions_in_one_probe_run) {
   }
 }
 
+TEST(huge_page_allocator_serves_large_blocks_aligned_and_small_ones_from_the_heap) {
+  HugePageAllocator<uint64_t> allocator;
+  const size_t large = kHugeAllocationBytes / sizeof(uint64_t) + 1000;  // not a whole number of 2 MiB
+  uint64_t* block = allocator.allocate(large);
+  CHECK(reinterpret_cast<uintptr_t>(block) % kHugePageBytes == 0);
+  for (size_t i = 0; i < large; ++i) block[i] = i;  // writable to its last byte
+  CHECK(block[large - 1] == large - 1);
+  allocator.deallocate(block, large);
+  uint64_t* small = allocator.allocate(16);
+  small[15] = 7;
+  CHECK(small[15] == 7);
+  allocator.deallocate(small, 16);
+}
+
+TEST(id_map_past_the_huge_page_threshold_keeps_every_entry) {
+  // 300,000 entries: the entries (40 B each) and buckets both pass 4 MiB, and the
+  // growth from small to large blocks moves them across allocation kinds.
+  IdMap<uint32_t> map;
+  for (uint32_t i = 0; i < 300000; ++i) CHECK(map.try_emplace("id-" + std::to_string(i), i).second);
+  CHECK(map.size() == 300000);
+  for (uint32_t i = 0; i < 300000; i += 997) {
+    auto found = map.find("id-" + std::to_string(i));
+    CHECK(found != map.end() && found->second == i);
+  }
+  CHECK(map.find("id-300000") == map.end());
+}
+
 }  // namespace
 }  // namespace loci
 
